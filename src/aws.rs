@@ -1,0 +1,85 @@
+//! AWS SDK configuration and per-region clients.
+
+use std::collections::HashMap;
+use std::time::Duration;
+
+use aws_config::retry::RetryConfig;
+use aws_config::timeout::TimeoutConfig;
+use aws_config::{BehaviorVersion, Region, SdkConfig};
+
+use crate::config::AwsSettings;
+
+/// Loads the SDK's configuration: the usual credential chain, with the region, profile and
+/// endpoint override from `[aws]`. `fallback_region` is used when `[aws] region` is unset,
+/// so that a region is never looked up from instance metadata when the config implies one.
+pub async fn sdk_config(settings: &AwsSettings, fallback_region: Option<&str>) -> SdkConfig {
+    let mut loader = aws_config::defaults(BehaviorVersion::latest())
+        .timeout_config(
+            TimeoutConfig::builder()
+                .connect_timeout(Duration::from_secs(3))
+                .operation_attempt_timeout(Duration::from_secs(5))
+                .operation_timeout(Duration::from_secs(15))
+                .build(),
+        )
+        // The SDK retries throttling and 5xx with jittered backoff; pglink's own loop adds a
+        // slower backoff on top, so keep this short.
+        .retry_config(RetryConfig::standard().with_max_attempts(3));
+    if let Some(region) = settings.region.as_deref().or(fallback_region) {
+        loader = loader.region(Region::new(region.to_string()));
+    }
+    if let Some(profile) = &settings.profile {
+        loader = loader.profile_name(profile);
+    }
+    if let Some(url) = &settings.endpoint_url {
+        loader = loader.endpoint_url(url);
+    }
+    loader.load().await
+}
+
+/// Clients for one region.
+#[derive(Clone, Debug)]
+pub struct RegionClients {
+    pub elb: aws_sdk_elasticloadbalancingv2::Client,
+    pub ec2: aws_sdk_ec2::Client,
+    pub rds: aws_sdk_rds::Client,
+}
+
+impl RegionClients {
+    pub fn new(sdk: &SdkConfig, region: &str) -> Self {
+        let region = Region::new(region.to_string());
+        let elb = aws_sdk_elasticloadbalancingv2::config::Builder::from(sdk)
+            .region(region.clone())
+            .build();
+        let ec2 = aws_sdk_ec2::config::Builder::from(sdk)
+            .region(region.clone())
+            .build();
+        let rds = aws_sdk_rds::config::Builder::from(sdk)
+            .region(region)
+            .build();
+        Self {
+            elb: aws_sdk_elasticloadbalancingv2::Client::from_conf(elb),
+            ec2: aws_sdk_ec2::Client::from_conf(ec2),
+            rds: aws_sdk_rds::Client::from_conf(rds),
+        }
+    }
+}
+
+/// One set of clients per region named by the configured target groups.
+#[derive(Clone, Debug, Default)]
+pub struct Clients {
+    by_region: HashMap<String, RegionClients>,
+}
+
+impl Clients {
+    pub fn new<'a>(sdk: &SdkConfig, regions: impl IntoIterator<Item = &'a str>) -> Self {
+        let by_region = regions
+            .into_iter()
+            .map(|r| (r.to_string(), RegionClients::new(sdk, r)))
+            .collect();
+        Self { by_region }
+    }
+
+    pub fn region(&self, region: &str) -> Option<&RegionClients> {
+        self.by_region.get(region)
+    }
+}

@@ -1,0 +1,139 @@
+use std::io::Write;
+use std::time::Duration;
+
+use super::*;
+
+const TG: &str = "arn:aws:elasticloadbalancing:us-east-1:123456789012:targetgroup/pglink-analytics/0123456789abcdef";
+
+fn file(text: &str) -> tempfile::NamedTempFile {
+    let mut f = tempfile::NamedTempFile::new().unwrap();
+    f.write_all(text.as_bytes()).unwrap();
+    f
+}
+
+fn minimal() -> String {
+    format!("[[targets]]\nname = \"analytics\"\nendpoint = \"analytics.abc.us-east-1.rds.amazonaws.com\"\ntarget_group = \"{TG}\"\n")
+}
+
+/// figment reads the real environment: tests that set PGLINK_* take this lock.
+static ENV_LOCK: std::sync::Mutex<()> = std::sync::Mutex::new(());
+
+fn load_text(text: &str) -> Result<Config, ConfigError> {
+    let _guard = ENV_LOCK.lock().unwrap_or_else(|e| e.into_inner());
+    let f = file(text);
+    load(f.path()).map(|(_, c)| c)
+}
+
+fn error_of(text: &str) -> String {
+    load_text(text).unwrap_err().to_string()
+}
+
+#[test]
+fn defaults_fill_what_is_left_out() {
+    let c = load_text(&minimal()).unwrap();
+    assert_eq!(c.sync.interval, Duration::from_secs(1));
+    assert_eq!(c.sync.drift_check, Duration::from_secs(60));
+    assert_eq!(c.sync.confirmations, 2);
+    assert_eq!(c.dns.timeout, Duration::from_secs(1));
+    assert!(c.dns.nameservers.is_empty());
+    assert_eq!(c.server.listen.to_string(), "127.0.0.1:9187");
+    assert_eq!(c.targets[0].target_group.region, "us-east-1");
+    assert_eq!(c.targets[0].port, None);
+}
+
+#[test]
+fn the_example_config_is_valid() {
+    let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("config.example.toml");
+    let _guard = ENV_LOCK.lock().unwrap_or_else(|e| e.into_inner());
+    let (_, c) = load(&path).unwrap();
+    assert!(!c.targets.is_empty());
+    assert!(c.bootstrap.is_some());
+}
+
+#[test]
+fn environment_overrides_the_file() {
+    let _guard = ENV_LOCK.lock().unwrap_or_else(|e| e.into_inner());
+    let f = file(&minimal());
+    std::env::set_var("PGLINK_SYNC__INTERVAL", "250ms");
+    std::env::set_var("PGLINK_SYNC__CONFIRMATIONS", "3");
+    std::env::set_var("PGLINK_CONFIG", "/ignored/as/a/key");
+    let result = load(f.path());
+    std::env::remove_var("PGLINK_SYNC__INTERVAL");
+    std::env::remove_var("PGLINK_SYNC__CONFIRMATIONS");
+    std::env::remove_var("PGLINK_CONFIG");
+    let (_, c) = result.unwrap();
+    assert_eq!(c.sync.interval, Duration::from_millis(250));
+    assert_eq!(c.sync.confirmations, 3);
+}
+
+#[test]
+fn environment_errors_name_the_key_and_the_source() {
+    let _guard = ENV_LOCK.lock().unwrap_or_else(|e| e.into_inner());
+    let f = file(&minimal());
+    std::env::set_var("PGLINK_SYNC__BOGUS", "1");
+    let err = load(f.path()).unwrap_err().to_string();
+    std::env::remove_var("PGLINK_SYNC__BOGUS");
+    assert!(
+        err.contains("sync.bogus") && err.contains("environment"),
+        "{err}"
+    );
+}
+
+#[test]
+fn bad_inputs_name_the_key() {
+    let m = minimal();
+    let cases: Vec<(String, &str)> = vec![
+        (format!("{m}[sync]\ninterval = \"fast\"\n"), "sync.interval"),
+        (format!("{m}[sync]\ninterval = \"1ms\"\n"), "sync.interval"),
+        (format!("{m}[sync]\nconfirmations = 0\n"), "sync.confirmations"),
+        (format!("{m}[sync]\nconfirmations = \"two\"\n"), "sync.confirmations"),
+        (format!("{m}[sync]\ndrift_check = \"500ms\"\n"), "sync.drift_check"),
+        (format!("{m}[sync]\nintervall = \"1s\"\n"), "sync.intervall"),
+        (format!("{m}[dns]\nnameservers = [\"dns.example\"]\n"), "dns.nameservers[0]"),
+        (format!("{m}[dns]\ntimeout = \"1 fortnight\"\n"), "dns.timeout"),
+        (format!("{m}[server]\nlisten = \"9187\"\n"), "server.listen"),
+        (format!("{m}[aws]\nendpoint_url = \"127.0.0.1:5000\"\n"), "aws.endpoint_url"),
+        (format!("{m}[aws]\nregion = \"US East\"\n"), "aws.region"),
+        (format!("{m}[log]\nformat = \"xml\"\n"), "log.format"),
+        (format!("{m}[surprise]\n"), "surprise"),
+        (m.replace("analytics.abc", "bad_host.abc"), "targets[0].endpoint"),
+        (m.replace(TG, "arn:aws:elasticloadbalancing:us-east-1:123:targetgroup/x/1"), "targets[0].target_group"),
+        (m.replace(TG, "pglink-analytics"), "targets[0].target_group"),
+        (m.replace("name = \"analytics\"", "name = \"\""), "targets[0].name"),
+        (format!("{m}port = 70000\n"), "targets[0].port"),
+        (format!("{m}db_instance = \"analytics\"\n"), "targets[0].endpoint"),
+        (format!("{m}{}", m.replace(TG, &TG.replace("abcdef", "abcdee"))), "targets[1].name"),
+        (format!("{m}{}", m.replace("\"analytics\"\n", "\"other\"\n")), "targets[1].target_group"),
+        ("[[targets]]\nname = \"x\"\nendpoint = \"h.example\"\n".to_string(), "targets[0].target_group"),
+        ("[bootstrap]\nname = \"x\"\n".to_string(), "bootstrap.database"),
+        ("[bootstrap]\nname = \"x\"\ndatabase = { db_instance = \"a\", ip = \"10.0.0.1\" }\n".to_string(), "bootstrap.database"),
+        ("[bootstrap]\nname = \"x\"\ndatabase = { ip = \"10.0.0.300\" }\n".to_string(), "bootstrap.database.ip"),
+        ("[bootstrap]\nname = \"x\"\ndatabase = { ip = \"10.0.0.3\" }\nconsumer_environment = \"MARS\"\n".to_string(), "bootstrap.consumer_environment"),
+        ("[bootstrap]\nname = \"x\"\ndatabase = { ip = \"10.0.0.3\" }\nallowed_principals = [\"346425330055\"]\n".to_string(), "bootstrap.allowed_principals[0]"),
+        ("[bootstrap]\nname = \"x\"\ndatabase = { ip = \"10.0.0.3\" }\nsubnet_ids = [\"sub-1\"]\n".to_string(), "bootstrap.subnet_ids[0]"),
+        ("[targets]\nname = \"x\"\n".to_string(), "targets"),
+        ("not toml at all [".to_string(), ""),
+    ];
+    for (text, key) in cases {
+        let err = error_of(&text);
+        assert!(
+            err.contains(key),
+            "expected {key:?} in: {err}\nfor:\n{text}"
+        );
+        assert!(!err.contains('\n'), "not one line: {err}");
+    }
+}
+
+#[test]
+fn missing_and_unreadable_files_are_named() {
+    let err = load(std::path::Path::new("/nonexistent/pglink.toml"))
+        .unwrap_err()
+        .to_string();
+    assert!(
+        err.contains("/nonexistent/pglink.toml") && err.contains("not found"),
+        "{err}"
+    );
+    let dir = tempfile::tempdir().unwrap();
+    let err = load(dir.path()).unwrap_err().to_string();
+    assert!(err.contains("directory"), "{err}");
+}

@@ -1,0 +1,489 @@
+//! Raw configuration -> typed settings, with every error naming its key.
+
+use std::collections::HashSet;
+use std::fmt;
+use std::net::{IpAddr, SocketAddr};
+use std::time::Duration;
+
+use super::raw::{RawBootstrap, RawConfig, RawDatabase, RawTarget};
+use super::values;
+use super::ConfigError;
+
+#[derive(Debug, Clone)]
+pub struct Config {
+    pub aws: AwsSettings,
+    pub dns: DnsSettings,
+    pub sync: SyncSettings,
+    pub server: ServerSettings,
+    pub log: LogSettings,
+    pub targets: Vec<Target>,
+    pub bootstrap: Option<BootstrapSettings>,
+}
+
+#[derive(Debug, Clone, Default)]
+pub struct AwsSettings {
+    pub region: Option<String>,
+    pub endpoint_url: Option<String>,
+    pub profile: Option<String>,
+}
+
+#[derive(Debug, Clone)]
+pub struct DnsSettings {
+    /// Empty: the system's resolver configuration.
+    pub nameservers: Vec<SocketAddr>,
+    pub timeout: Duration,
+}
+
+#[derive(Debug, Clone)]
+pub struct SyncSettings {
+    pub interval: Duration,
+    pub drift_check: Duration,
+    pub confirmations: u32,
+    pub max_backoff: Duration,
+}
+
+#[derive(Debug, Clone)]
+pub struct ServerSettings {
+    pub listen: SocketAddr,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum LogFormat {
+    Text,
+    Json,
+}
+
+#[derive(Debug, Clone)]
+pub struct LogSettings {
+    pub level: String,
+    pub format: LogFormat,
+}
+
+/// Where a target's hostname comes from.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum EndpointSource {
+    Hostname(String),
+    DbInstance(String),
+    DbCluster(String),
+}
+
+impl fmt::Display for EndpointSource {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Self::Hostname(h) => write!(f, "{h}"),
+            Self::DbInstance(id) => write!(f, "db_instance {id}"),
+            Self::DbCluster(id) => write!(f, "db_cluster {id}"),
+        }
+    }
+}
+
+/// A target group ARN, split into the parts pglink needs.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub struct TargetGroupArn {
+    pub arn: String,
+    pub region: String,
+    pub account: String,
+    pub name: String,
+}
+
+impl TargetGroupArn {
+    pub fn parse(text: &str) -> Result<Self, String> {
+        let expected = || {
+            format!("expected a target group ARN like \"arn:aws:elasticloadbalancing:us-east-1:123456789012:targetgroup/NAME/0123456789abcdef\", got {text:?}")
+        };
+        let parts: Vec<&str> = text.splitn(6, ':').collect();
+        let ["arn", partition, "elasticloadbalancing", region, account, resource] =
+            parts.as_slice()
+        else {
+            return Err(expected());
+        };
+        let mut res = resource.split('/');
+        let (Some("targetgroup"), Some(name), Some(id), None) =
+            (res.next(), res.next(), res.next(), res.next())
+        else {
+            return Err(expected());
+        };
+        let ok = partition.starts_with("aws")
+            && !region.is_empty()
+            && account.len() == 12
+            && account.bytes().all(|b| b.is_ascii_digit())
+            && !name.is_empty()
+            && !id.is_empty()
+            && id.bytes().all(|b| b.is_ascii_hexdigit());
+        if !ok {
+            return Err(expected());
+        }
+        Ok(Self {
+            arn: text.to_string(),
+            region: region.to_string(),
+            account: account.to_string(),
+            name: name.to_string(),
+        })
+    }
+}
+
+#[derive(Debug, Clone)]
+pub struct Target {
+    pub name: String,
+    pub source: EndpointSource,
+    pub target_group: TargetGroupArn,
+    /// Given in the file; otherwise 5432 for a hostname, or the database's own port from RDS.
+    pub port: Option<u16>,
+    /// Tag an untagged target group as pglink's instead of refusing to touch it.
+    pub adopt: bool,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ConsumerEnvironment {
+    Us,
+    Emea,
+    Au,
+}
+
+impl fmt::Display for ConsumerEnvironment {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            Self::Us => "US",
+            Self::Emea => "EMEA",
+            Self::Au => "AU",
+        })
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum DatabaseKind {
+    DbInstance(String),
+    DbCluster(String),
+    Ip(IpAddr),
+    Ec2Instance(String),
+    AutoscalingGroup(String),
+}
+
+#[derive(Debug, Clone)]
+pub struct BootstrapSettings {
+    pub name: String,
+    pub database: DatabaseKind,
+    pub port: u16,
+    pub vpc_id: Option<String>,
+    pub subnet_ids: Option<Vec<String>>,
+    pub database_security_group_id: Option<String>,
+    pub acceptance_required: bool,
+    pub allowed_principals: Vec<String>,
+    pub consumer_environment: ConsumerEnvironment,
+}
+
+fn at<T>(key: impl Into<String>, r: Result<T, String>) -> Result<T, ConfigError> {
+    r.map_err(|expected| ConfigError::invalid(key, expected))
+}
+
+pub fn validate(raw: &RawConfig) -> Result<Config, ConfigError> {
+    let config = Config {
+        aws: aws(raw)?,
+        dns: dns(raw)?,
+        sync: sync(raw)?,
+        server: ServerSettings {
+            listen: at("server.listen", values::listen_addr(&raw.server.listen))?,
+        },
+        log: log(raw)?,
+        targets: targets(&raw.targets)?,
+        bootstrap: raw.bootstrap.as_ref().map(bootstrap).transpose()?,
+    };
+    Ok(config)
+}
+
+fn non_empty(key: &str, value: &Option<String>) -> Result<Option<String>, ConfigError> {
+    match value {
+        Some(v) if v.trim().is_empty() => {
+            Err(ConfigError::invalid(key, "expected a non-empty string"))
+        }
+        other => Ok(other.clone()),
+    }
+}
+
+fn aws(raw: &RawConfig) -> Result<AwsSettings, ConfigError> {
+    let endpoint_url = non_empty("aws.endpoint_url", &raw.aws.endpoint_url)?;
+    if let Some(url) = &endpoint_url {
+        let ok = (url.starts_with("http://") || url.starts_with("https://"))
+            && url.split("://").nth(1).is_some_and(|rest| !rest.is_empty());
+        if !ok {
+            return Err(ConfigError::invalid(
+                "aws.endpoint_url",
+                format!("expected an http:// or https:// URL, got {url:?}"),
+            ));
+        }
+    }
+    let region = non_empty("aws.region", &raw.aws.region)?;
+    if let Some(r) = &region {
+        let ok = r
+            .bytes()
+            .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-')
+            && r.contains('-');
+        if !ok {
+            return Err(ConfigError::invalid(
+                "aws.region",
+                format!("expected a region such as \"us-east-1\", got {r:?}"),
+            ));
+        }
+    }
+    Ok(AwsSettings {
+        region,
+        endpoint_url,
+        profile: non_empty("aws.profile", &raw.aws.profile)?,
+    })
+}
+
+fn dns(raw: &RawConfig) -> Result<DnsSettings, ConfigError> {
+    let nameservers = raw
+        .dns
+        .nameservers
+        .iter()
+        .enumerate()
+        .map(|(i, ns)| at(format!("dns.nameservers[{i}]"), values::nameserver(ns)))
+        .collect::<Result<_, _>>()?;
+    let timeout = at(
+        "dns.timeout",
+        values::duration(
+            &raw.dns.timeout,
+            Duration::from_millis(10),
+            Duration::from_secs(30),
+        ),
+    )?;
+    Ok(DnsSettings {
+        nameservers,
+        timeout,
+    })
+}
+
+fn sync(raw: &RawConfig) -> Result<SyncSettings, ConfigError> {
+    let s = &raw.sync;
+    let interval = at(
+        "sync.interval",
+        values::duration(
+            &s.interval,
+            Duration::from_millis(100),
+            Duration::from_secs(3600),
+        ),
+    )?;
+    let drift_check = at(
+        "sync.drift_check",
+        values::duration(
+            &s.drift_check,
+            Duration::from_secs(1),
+            Duration::from_secs(86400),
+        ),
+    )?;
+    if drift_check < interval {
+        return Err(ConfigError::invalid(
+            "sync.drift_check",
+            format!(
+                "expected a duration no shorter than sync.interval ({})",
+                s.interval
+            ),
+        ));
+    }
+    let max_backoff = at(
+        "sync.max_backoff",
+        values::duration(
+            &s.max_backoff,
+            Duration::from_secs(1),
+            Duration::from_secs(3600),
+        ),
+    )?;
+    Ok(SyncSettings {
+        interval,
+        drift_check,
+        confirmations: at(
+            "sync.confirmations",
+            values::integer_in(s.confirmations, 1, 100),
+        )?,
+        max_backoff,
+    })
+}
+
+fn log(raw: &RawConfig) -> Result<LogSettings, ConfigError> {
+    let format = match raw.log.format.as_str() {
+        "text" => LogFormat::Text,
+        "json" => LogFormat::Json,
+        other => {
+            return Err(ConfigError::invalid(
+                "log.format",
+                format!("expected \"text\" or \"json\", got {other:?}"),
+            ))
+        }
+    };
+    if tracing_subscriber::EnvFilter::try_new(&raw.log.level).is_err() {
+        return Err(ConfigError::invalid(
+            "log.level",
+            format!(
+                "expected a level or filter such as \"info\" or \"pglink=debug\", got {:?}",
+                raw.log.level
+            ),
+        ));
+    }
+    Ok(LogSettings {
+        level: raw.log.level.clone(),
+        format,
+    })
+}
+
+fn targets(raw: &[RawTarget]) -> Result<Vec<Target>, ConfigError> {
+    let mut names = HashSet::new();
+    let mut groups = HashSet::new();
+    let mut out = Vec::with_capacity(raw.len());
+    for (i, t) in raw.iter().enumerate() {
+        let target = target(i, t)?;
+        if !names.insert(target.name.clone()) {
+            return Err(ConfigError::invalid(
+                format!("targets[{i}].name"),
+                format!("expected a unique name, {:?} is used twice", target.name),
+            ));
+        }
+        // Two targets on one group would each remove the other's addresses.
+        if !groups.insert(target.target_group.arn.clone()) {
+            return Err(ConfigError::invalid(
+                format!("targets[{i}].target_group"),
+                "expected each target group in one target only, this one is used twice",
+            ));
+        }
+        out.push(target);
+    }
+    Ok(out)
+}
+
+fn target(i: usize, t: &RawTarget) -> Result<Target, ConfigError> {
+    let key = |k: &str| format!("targets[{i}].{k}");
+    let name = at(key("name"), values::name(&t.name))?;
+    let source = match (&t.endpoint, &t.db_instance, &t.db_cluster) {
+        (Some(h), None, None) => {
+            EndpointSource::Hostname(at(key("endpoint"), values::hostname(h))?)
+        }
+        (None, Some(id), None) => {
+            EndpointSource::DbInstance(at(key("db_instance"), values::rds_identifier(id))?)
+        }
+        (None, None, Some(id)) => {
+            EndpointSource::DbCluster(at(key("db_cluster"), values::rds_identifier(id))?)
+        }
+        _ => {
+            return Err(ConfigError::invalid(
+                key("endpoint"),
+                "expected exactly one of endpoint, db_instance or db_cluster",
+            ))
+        }
+    };
+    let port = t
+        .port
+        .map(|p| at(key("port"), values::integer_in::<u16>(p, 1, 65535)))
+        .transpose()?;
+    Ok(Target {
+        name,
+        source,
+        target_group: at(key("target_group"), TargetGroupArn::parse(&t.target_group))?,
+        port,
+        adopt: t.adopt,
+    })
+}
+
+fn bootstrap(b: &RawBootstrap) -> Result<BootstrapSettings, ConfigError> {
+    let subnet_ids = b
+        .subnet_ids
+        .as_ref()
+        .map(|ids| {
+            ids.iter()
+                .enumerate()
+                .map(|(i, id)| {
+                    at(
+                        format!("bootstrap.subnet_ids[{i}]"),
+                        values::aws_id(id, "subnet"),
+                    )
+                })
+                .collect::<Result<Vec<_>, _>>()
+        })
+        .transpose()?;
+    let allowed_principals = b
+        .allowed_principals
+        .iter()
+        .enumerate()
+        .map(|(i, p)| {
+            at(
+                format!("bootstrap.allowed_principals[{i}]"),
+                values::principal_arn(p),
+            )
+        })
+        .collect::<Result<Vec<_>, _>>()?;
+    let consumer_environment = match b.consumer_environment.to_ascii_uppercase().as_str() {
+        "US" => ConsumerEnvironment::Us,
+        "EMEA" => ConsumerEnvironment::Emea,
+        "AU" => ConsumerEnvironment::Au,
+        _ => {
+            return Err(ConfigError::invalid(
+                "bootstrap.consumer_environment",
+                format!(
+                    "expected \"US\", \"EMEA\" or \"AU\", got {:?}",
+                    b.consumer_environment
+                ),
+            ))
+        }
+    };
+    Ok(BootstrapSettings {
+        name: at("bootstrap.name", values::name(&b.name))?,
+        database: database(b.database.as_ref())?,
+        port: at("bootstrap.port", values::integer_in(b.port, 1, 65535))?,
+        vpc_id: b
+            .vpc_id
+            .as_deref()
+            .map(|v| at("bootstrap.vpc_id", values::aws_id(v, "vpc")))
+            .transpose()?,
+        subnet_ids,
+        database_security_group_id: b
+            .database_security_group_id
+            .as_deref()
+            .map(|v| {
+                at(
+                    "bootstrap.database_security_group_id",
+                    values::aws_id(v, "sg"),
+                )
+            })
+            .transpose()?,
+        acceptance_required: b.acceptance_required,
+        allowed_principals,
+        consumer_environment,
+    })
+}
+
+fn database(db: Option<&RawDatabase>) -> Result<DatabaseKind, ConfigError> {
+    const KEY: &str = "bootstrap.database";
+    const EXPECTED: &str = "expected exactly one of { db_instance = \"id\" }, { db_cluster = \"id\" }, { ip = \"10.20.0.15\" }, { ec2_instance = \"i-...\" } or { autoscaling_group = \"name\" }";
+    let db = db.ok_or_else(|| ConfigError::invalid(KEY, EXPECTED))?;
+    let given = [
+        &db.db_instance,
+        &db.db_cluster,
+        &db.ip,
+        &db.ec2_instance,
+        &db.autoscaling_group,
+    ]
+    .iter()
+    .filter(|v| v.is_some())
+    .count();
+    if given != 1 {
+        return Err(ConfigError::invalid(KEY, EXPECTED));
+    }
+    let sub = |k: &str| format!("{KEY}.{k}");
+    Ok(if let Some(id) = &db.db_instance {
+        DatabaseKind::DbInstance(at(sub("db_instance"), values::rds_identifier(id))?)
+    } else if let Some(id) = &db.db_cluster {
+        DatabaseKind::DbCluster(at(sub("db_cluster"), values::rds_identifier(id))?)
+    } else if let Some(ip) = &db.ip {
+        DatabaseKind::Ip(at(sub("ip"), values::ip(ip))?)
+    } else if let Some(id) = &db.ec2_instance {
+        DatabaseKind::Ec2Instance(at(sub("ec2_instance"), values::aws_id(id, "i"))?)
+    } else {
+        let asg = db.autoscaling_group.clone().unwrap_or_default();
+        if asg.trim().is_empty() {
+            return Err(ConfigError::invalid(
+                sub("autoscaling_group"),
+                "expected a non-empty Auto Scaling group name",
+            ));
+        }
+        DatabaseKind::AutoscalingGroup(asg)
+    })
+}

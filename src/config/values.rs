@@ -1,0 +1,190 @@
+//! Parsers for single configuration values. Each returns what was expected on failure, and
+//! the caller adds the key.
+
+use std::net::{IpAddr, SocketAddr};
+use std::time::Duration;
+
+pub fn duration(text: &str, min: Duration, max: Duration) -> Result<Duration, String> {
+    let d = humantime::parse_duration(text.trim()).map_err(|_| {
+        format!("expected a duration such as \"500ms\", \"1s\" or \"5m\", got {text:?}")
+    })?;
+    if d < min || d > max {
+        return Err(format!(
+            "expected a duration between {} and {}, got {text:?}",
+            humantime::format_duration(min),
+            humantime::format_duration(max)
+        ));
+    }
+    Ok(d)
+}
+
+pub fn integer_in<T: TryFrom<i64>>(value: i64, min: i64, max: i64) -> Result<T, String> {
+    if value < min || value > max {
+        return Err(format!(
+            "expected a whole number from {min} to {max}, got {value}"
+        ));
+    }
+    T::try_from(value).map_err(|_| format!("expected a whole number from {min} to {max}"))
+}
+
+/// `ip:port`, `[v6]:port`, or a bare IP (port 53).
+pub fn nameserver(text: &str) -> Result<SocketAddr, String> {
+    if let Ok(addr) = text.parse::<SocketAddr>() {
+        return Ok(addr);
+    }
+    text.parse::<IpAddr>()
+        .map(|ip| SocketAddr::new(ip, 53))
+        .map_err(|_| {
+            format!("expected \"ip\" or \"ip:port\" (e.g. \"169.254.169.253:53\"), got {text:?}")
+        })
+}
+
+pub fn listen_addr(text: &str) -> Result<SocketAddr, String> {
+    text.parse::<SocketAddr>()
+        .map_err(|_| format!("expected \"ip:port\" (e.g. \"127.0.0.1:9187\"), got {text:?}"))
+}
+
+/// A DNS hostname (RFC 1123 labels) or an IP literal.
+pub fn hostname(text: &str) -> Result<String, String> {
+    let name = text.trim_end_matches('.');
+    if name.parse::<IpAddr>().is_ok() {
+        return Ok(name.to_string());
+    }
+    let label_ok = |l: &str| {
+        !l.is_empty()
+            && l.len() <= 63
+            && l.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-')
+            && !l.starts_with('-')
+            && !l.ends_with('-')
+    };
+    if name.is_empty() || name.len() > 253 || !name.split('.').all(label_ok) {
+        return Err(format!(
+            "expected a DNS hostname such as \"mydb.abc123.us-east-1.rds.amazonaws.com\", got {text:?}"
+        ));
+    }
+    Ok(name.to_ascii_lowercase())
+}
+
+/// RDS identifiers: 1-63 letters, digits or hyphens, starting with a letter.
+pub fn rds_identifier(text: &str) -> Result<String, String> {
+    let ok = text.len() <= 63
+        && text.starts_with(|c: char| c.is_ascii_alphabetic())
+        && text.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-')
+        && !text.ends_with('-')
+        && !text.contains("--");
+    if !ok {
+        return Err(format!(
+            "expected an RDS identifier (letters, digits, hyphens; starts with a letter), got {text:?}"
+        ));
+    }
+    Ok(text.to_ascii_lowercase())
+}
+
+/// Names used in logs, metrics and AWS tags: short, and safe in all three.
+pub fn name(text: &str) -> Result<String, String> {
+    let ok = !text.is_empty()
+        && text.len() <= 32
+        && text.starts_with(|c: char| c.is_ascii_alphanumeric())
+        && text
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_');
+    if !ok {
+        return Err(format!(
+            "expected 1-32 letters, digits, '-' or '_' starting with a letter or digit, got {text:?}"
+        ));
+    }
+    Ok(text.to_string())
+}
+
+/// `aws` prefixed IDs such as `vpc-0abc`, `subnet-0abc`, `sg-0abc`, `i-0abc`.
+pub fn aws_id(text: &str, prefix: &str) -> Result<String, String> {
+    let rest = text.strip_prefix(prefix).and_then(|r| r.strip_prefix('-'));
+    match rest {
+        Some(r) if !r.is_empty() && r.bytes().all(|b| b.is_ascii_hexdigit()) => Ok(text.into()),
+        _ => Err(format!(
+            "expected an ID like \"{prefix}-0123456789abcdef0\", got {text:?}"
+        )),
+    }
+}
+
+/// `arn:PARTITION:iam::ACCOUNT:root|role/..|user/..`, or a bare `*`.
+pub fn principal_arn(text: &str) -> Result<String, String> {
+    let expected = || {
+        format!("expected an IAM principal ARN such as \"arn:aws:iam::346425330055:role/MTPL_Admin\", got {text:?}")
+    };
+    if text == "*" {
+        return Ok(text.into());
+    }
+    let parts: Vec<&str> = text.splitn(6, ':').collect();
+    match parts.as_slice() {
+        ["arn", partition, "iam", "", account, resource]
+            if partition.starts_with("aws")
+                && account.len() == 12
+                && account.bytes().all(|b| b.is_ascii_digit())
+                && !resource.is_empty() =>
+        {
+            Ok(text.into())
+        }
+        _ => Err(expected()),
+    }
+}
+
+pub fn ip(text: &str) -> Result<IpAddr, String> {
+    text.parse::<IpAddr>()
+        .map_err(|_| format!("expected an IP address such as \"10.20.0.15\", got {text:?}"))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn durations_parse_and_are_bounded() {
+        let (min, max) = (Duration::from_millis(100), Duration::from_secs(3600));
+        assert_eq!(duration("500ms", min, max), Ok(Duration::from_millis(500)));
+        assert_eq!(duration("2m", min, max), Ok(Duration::from_secs(120)));
+        assert!(duration("fast", min, max).unwrap_err().contains("\"fast\""));
+        assert!(duration("1ms", min, max).unwrap_err().contains("between"));
+        assert!(duration("2h", min, max).is_err());
+    }
+
+    #[test]
+    fn nameservers_take_any_port() {
+        assert_eq!(
+            nameserver("127.0.0.1:5353"),
+            Ok("127.0.0.1:5353".parse().unwrap())
+        );
+        assert_eq!(nameserver("10.0.0.2"), Ok("10.0.0.2:53".parse().unwrap()));
+        assert_eq!(nameserver("[::1]:53"), Ok("[::1]:53".parse().unwrap()));
+        assert!(nameserver("dns.google").is_err());
+    }
+
+    #[test]
+    fn hostnames() {
+        assert_eq!(
+            hostname("Analytics.abc.us-east-1.rds.amazonaws.com."),
+            Ok("analytics.abc.us-east-1.rds.amazonaws.com".into())
+        );
+        assert_eq!(hostname("10.1.2.3"), Ok("10.1.2.3".into()));
+        for bad in ["", "a..b", "-a.b", "a_b.c", "a b", &"x".repeat(64)] {
+            assert!(hostname(bad).is_err(), "{bad:?} accepted");
+        }
+    }
+
+    #[test]
+    fn identifiers_and_principals() {
+        assert!(rds_identifier("analytics-1").is_ok());
+        assert!(rds_identifier("1db").is_err());
+        assert!(rds_identifier("a--b").is_err());
+        assert!(aws_id("vpc-0abc", "vpc").is_ok());
+        assert!(aws_id("vpc-", "vpc").is_err());
+        assert!(aws_id("subnet-xyz", "subnet").is_err());
+        assert!(principal_arn("arn:aws:iam::346425330055:role/MTPL_Admin").is_ok());
+        assert!(principal_arn("arn:aws:iam::346425330055:root").is_ok());
+        assert!(principal_arn("arn:aws:iam::3464:root").is_err());
+        assert!(principal_arn("346425330055").is_err());
+        assert!(name("analytics_1").is_ok());
+        assert!(name("").is_err());
+        assert!(name("has space").is_err());
+    }
+}

@@ -1,0 +1,97 @@
+//! RDS API: a `db_instance` or `db_cluster` identifier -> the endpoint to resolve and its port.
+
+use std::future::Future;
+
+use crate::aws::RegionClients;
+use crate::config::EndpointSource;
+use crate::error::AwsError;
+
+/// The address and port RDS gives for a database.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct DbEndpoint {
+    pub address: String,
+    pub port: Option<u16>,
+}
+
+pub trait Discover: Send + Sync + 'static {
+    fn endpoint(
+        &self,
+        source: &EndpointSource,
+    ) -> impl Future<Output = Result<DbEndpoint, AwsError>> + Send;
+}
+
+#[derive(Clone, Debug)]
+pub struct RdsDiscovery {
+    clients: RegionClients,
+}
+
+impl RdsDiscovery {
+    pub fn new(clients: RegionClients) -> Self {
+        Self { clients }
+    }
+
+    async fn instance(&self, id: &str) -> Result<DbEndpoint, AwsError> {
+        let out = self
+            .clients
+            .rds
+            .describe_db_instances()
+            .db_instance_identifier(id)
+            .send()
+            .await
+            .map_err(|e| AwsError::from_sdk("DescribeDBInstances", id, e))?;
+        let endpoint = out
+            .db_instances()
+            .first()
+            .and_then(|db| db.endpoint())
+            .and_then(|e| Some((e.address()?, e.port())));
+        match endpoint {
+            Some((address, port)) => Ok(DbEndpoint {
+                address: address.to_string(),
+                port: port.and_then(|p| u16::try_from(p).ok()),
+            }),
+            None => Err(no_endpoint("DescribeDBInstances", id)),
+        }
+    }
+
+    async fn cluster(&self, id: &str) -> Result<DbEndpoint, AwsError> {
+        let out = self
+            .clients
+            .rds
+            .describe_db_clusters()
+            .db_cluster_identifier(id)
+            .send()
+            .await
+            .map_err(|e| AwsError::from_sdk("DescribeDBClusters", id, e))?;
+        let cluster = out.db_clusters().first();
+        match cluster.and_then(|c| c.endpoint()) {
+            Some(address) => Ok(DbEndpoint {
+                address: address.to_string(),
+                port: cluster
+                    .and_then(|c| c.port())
+                    .and_then(|p| u16::try_from(p).ok()),
+            }),
+            None => Err(no_endpoint("DescribeDBClusters", id)),
+        }
+    }
+}
+
+/// A database that exists but has no endpoint yet (still creating): retried later.
+fn no_endpoint(op: &'static str, id: &str) -> AwsError {
+    AwsError::Transient {
+        op,
+        detail: format!("{id} has no endpoint yet"),
+    }
+}
+
+impl Discover for RdsDiscovery {
+    async fn endpoint(&self, source: &EndpointSource) -> Result<DbEndpoint, AwsError> {
+        match source {
+            EndpointSource::Hostname(h) => Ok(DbEndpoint {
+                address: h.clone(),
+                port: None,
+            }),
+            EndpointSource::DbInstance(id) => self.instance(id).await,
+            EndpointSource::DbCluster(id) => self.cluster(id).await,
+        }
+    }
+}

@@ -1,0 +1,179 @@
+//! Typed AWS errors: one classification for every SDK call, so that one policy decides
+//! what is retried, what is reported and which metric label it gets.
+
+use aws_sdk_elasticloadbalancingv2::error::{ProvideErrorMetadata, SdkError};
+use aws_smithy_runtime_api::client::orchestrator::HttpResponse;
+
+/// An AWS API call that failed, classified.
+#[derive(Debug, Clone, thiserror::Error)]
+pub enum AwsError {
+    #[error("{op}: throttled by AWS ({code})")]
+    Throttled { op: &'static str, code: String },
+    #[error("{op}: {what} not found ({code}: {message})")]
+    NotFound {
+        op: &'static str,
+        what: String,
+        code: String,
+        message: String,
+    },
+    #[error("{op}: access denied ({code}: {message})")]
+    AccessDenied {
+        op: &'static str,
+        code: String,
+        message: String,
+    },
+    /// Timeouts, connection failures, 5xx: worth retrying as is.
+    #[error("{op}: {detail}")]
+    Transient { op: &'static str, detail: String },
+    /// The request was understood and refused (validation, limits, conflicts).
+    #[error("{op}: rejected ({code}: {message})")]
+    Rejected {
+        op: &'static str,
+        code: String,
+        message: String,
+    },
+}
+
+impl AwsError {
+    pub fn is_transient(&self) -> bool {
+        matches!(self, Self::Throttled { .. } | Self::Transient { .. })
+    }
+
+    pub fn is_not_found(&self) -> bool {
+        matches!(self, Self::NotFound { .. })
+    }
+
+    /// Short label for logs and metrics.
+    pub fn kind(&self) -> &'static str {
+        match self {
+            Self::Throttled { .. } => "throttled",
+            Self::NotFound { .. } => "not_found",
+            Self::AccessDenied { .. } => "access_denied",
+            Self::Transient { .. } => "transient",
+            Self::Rejected { .. } => "rejected",
+        }
+    }
+
+    /// Classifies any SDK error. `what` names the resource for not-found errors.
+    pub fn from_sdk<E>(op: &'static str, what: &str, err: SdkError<E, HttpResponse>) -> Self
+    where
+        E: ProvideErrorMetadata + std::error::Error + 'static,
+    {
+        let status = err.raw_response().map(|r| r.status().as_u16()).unwrap_or(0);
+        match err {
+            SdkError::ServiceError(se) => {
+                let e = se.err();
+                let code = e.code().unwrap_or("Unknown").to_string();
+                let message = e.message().unwrap_or("").to_string();
+                classify_service(op, what, status, code, message)
+            }
+            SdkError::TimeoutError(_) => Self::Transient {
+                op,
+                detail: "timed out".into(),
+            },
+            SdkError::DispatchFailure(d) => Self::Transient {
+                op,
+                detail: format!("could not reach AWS: {}", dispatch_detail(&d)),
+            },
+            SdkError::ResponseError(_) => Self::Transient {
+                op,
+                detail: format!("unreadable response (HTTP {status})"),
+            },
+            other => Self::Rejected {
+                op,
+                code: "Client".into(),
+                message: error_chain(&other),
+            },
+        }
+    }
+}
+
+fn classify_service(
+    op: &'static str,
+    what: &str,
+    status: u16,
+    code: String,
+    message: String,
+) -> AwsError {
+    const THROTTLING: &[&str] = &[
+        "Throttling",
+        "ThrottlingException",
+        "ThrottledException",
+        "RequestLimitExceeded",
+        "TooManyRequestsException",
+        "RequestThrottled",
+        "RequestThrottledException",
+        "SlowDown",
+        "PriorRequestNotComplete",
+    ];
+    if THROTTLING.contains(&code.as_str()) || status == 429 {
+        return AwsError::Throttled { op, code };
+    }
+    if code.ends_with("NotFound") || code.ends_with("NotFoundFault") || code.contains(".NotFound") {
+        return AwsError::NotFound {
+            op,
+            what: what.to_string(),
+            code,
+            message,
+        };
+    }
+    if code.contains("AccessDenied") || code == "UnauthorizedOperation" || status == 403 {
+        return AwsError::AccessDenied { op, code, message };
+    }
+    if status >= 500 || code == "InternalFailure" || code == "ServiceUnavailable" {
+        return AwsError::Transient {
+            op,
+            detail: format!("AWS error {code} (HTTP {status}): {message}"),
+        };
+    }
+    AwsError::Rejected { op, code, message }
+}
+
+fn dispatch_detail(d: &aws_smithy_runtime_api::client::result::DispatchFailure) -> String {
+    if d.is_timeout() {
+        "connection timed out".into()
+    } else if d.is_io() {
+        "connection failed".into()
+    } else {
+        "request could not be sent".into()
+    }
+}
+
+/// The error and its sources on one line.
+pub fn error_chain(err: &dyn std::error::Error) -> String {
+    let mut text = err.to_string();
+    let mut source = err.source();
+    while let Some(s) = source {
+        let s_text = s.to_string();
+        if !text.contains(&s_text) {
+            text.push_str(": ");
+            text.push_str(&s_text);
+        }
+        source = s.source();
+    }
+    text
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn classify(status: u16, code: &str) -> AwsError {
+        classify_service("Op", "thing", status, code.into(), "m".into())
+    }
+
+    #[test]
+    fn classification() {
+        assert_eq!(classify(400, "Throttling").kind(), "throttled");
+        assert_eq!(classify(400, "ThrottlingException").kind(), "throttled");
+        assert_eq!(classify(400, "TargetGroupNotFound").kind(), "not_found");
+        assert_eq!(classify(404, "DBInstanceNotFound").kind(), "not_found");
+        assert_eq!(classify(400, "InvalidVpcID.NotFound").kind(), "not_found");
+        assert_eq!(classify(403, "AccessDenied").kind(), "access_denied");
+        assert_eq!(classify(503, "ServiceUnavailable").kind(), "transient");
+        assert_eq!(classify(500, "InternalFailure").kind(), "transient");
+        assert_eq!(classify(400, "ValidationError").kind(), "rejected");
+        assert!(classify(400, "Throttling").is_transient());
+        assert!(!classify(400, "ValidationError").is_transient());
+    }
+}

@@ -1,0 +1,215 @@
+//! In-memory fakes behind the adapter traits, for unit tests of sync and the scheduler
+//! (cf. external-dns `provider/inmemory`). They record every call so tests can assert on
+//! what was sent.
+
+use std::collections::{BTreeMap, BTreeSet, VecDeque};
+use std::net::IpAddr;
+use std::sync::Mutex;
+use std::time::Duration;
+
+use crate::config::EndpointSource;
+use crate::discover::{DbEndpoint, Discover};
+use crate::error::AwsError;
+use crate::ownership;
+use crate::plan::{Registered, TargetKey, TargetState};
+use crate::resolve::{DnsFailure, Family, Resolve, Resolved};
+use crate::targets::{GroupInfo, TargetGroups, TargetSpec};
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Call {
+    Describe,
+    Read,
+    Register(Vec<TargetSpec>),
+    Deregister(Vec<TargetSpec>),
+    AddTags,
+}
+
+impl Call {
+    pub fn is_mutating(&self) -> bool {
+        matches!(
+            self,
+            Call::Register(_) | Call::Deregister(_) | Call::AddTags
+        )
+    }
+}
+
+#[derive(Debug)]
+pub struct FakeGroups {
+    pub info: Mutex<GroupInfo>,
+    pub targets: Mutex<BTreeMap<TargetKey, TargetState>>,
+    pub calls: Mutex<Vec<Call>>,
+    /// Errors returned by the next register calls, in order.
+    pub register_errors: Mutex<VecDeque<AwsError>>,
+    pub read_errors: Mutex<VecDeque<AwsError>>,
+    /// Every state of the group after a mutation, to check invariants over time.
+    pub history: Mutex<Vec<BTreeSet<TargetKey>>>,
+}
+
+pub fn owned_group(arn: &str) -> GroupInfo {
+    GroupInfo {
+        arn: arn.to_string(),
+        target_type: "ip".into(),
+        port: Some(5432),
+        vpc_id: Some("vpc-1".into()),
+        vpc_cidrs: vec!["10.0.0.0/16".parse().unwrap()],
+        ipv6: false,
+        tags: ownership::ownership_tags("t").into_iter().collect(),
+    }
+}
+
+impl FakeGroups {
+    pub fn new(info: GroupInfo) -> Self {
+        Self {
+            info: Mutex::new(info),
+            targets: Mutex::new(BTreeMap::new()),
+            calls: Mutex::new(Vec::new()),
+            register_errors: Mutex::new(VecDeque::new()),
+            read_errors: Mutex::new(VecDeque::new()),
+            history: Mutex::new(Vec::new()),
+        }
+    }
+
+    pub fn keys(&self) -> BTreeSet<TargetKey> {
+        self.targets.lock().unwrap().keys().copied().collect()
+    }
+
+    pub fn set_state(&self, key: TargetKey, state: TargetState) {
+        self.targets.lock().unwrap().insert(key, state);
+    }
+
+    pub fn calls(&self) -> Vec<Call> {
+        self.calls.lock().unwrap().clone()
+    }
+
+    pub fn clear_calls(&self) {
+        self.calls.lock().unwrap().clear();
+    }
+
+    fn record(&self) {
+        let keys = self.keys();
+        self.history.lock().unwrap().push(keys);
+    }
+}
+
+impl TargetGroups for FakeGroups {
+    async fn describe_group(&self, _arn: &str) -> Result<GroupInfo, AwsError> {
+        self.calls.lock().unwrap().push(Call::Describe);
+        Ok(self.info.lock().unwrap().clone())
+    }
+
+    async fn read_targets(&self, _arn: &str) -> Result<Vec<Registered>, AwsError> {
+        self.calls.lock().unwrap().push(Call::Read);
+        if let Some(e) = self.read_errors.lock().unwrap().pop_front() {
+            return Err(e);
+        }
+        let targets = self.targets.lock().unwrap();
+        Ok(targets
+            .iter()
+            .map(|(key, state)| Registered {
+                key: *key,
+                state: *state,
+            })
+            .collect())
+    }
+
+    async fn register(&self, _arn: &str, specs: &[TargetSpec]) -> Result<(), AwsError> {
+        self.calls
+            .lock()
+            .unwrap()
+            .push(Call::Register(specs.to_vec()));
+        if let Some(e) = self.register_errors.lock().unwrap().pop_front() {
+            return Err(e);
+        }
+        for s in specs {
+            self.targets
+                .lock()
+                .unwrap()
+                .insert(s.key, TargetState::Initial);
+        }
+        self.record();
+        Ok(())
+    }
+
+    async fn deregister(&self, _arn: &str, specs: &[TargetSpec]) -> Result<(), AwsError> {
+        self.calls
+            .lock()
+            .unwrap()
+            .push(Call::Deregister(specs.to_vec()));
+        for s in specs {
+            self.targets.lock().unwrap().remove(&s.key);
+        }
+        self.record();
+        Ok(())
+    }
+
+    async fn add_tags(&self, _arn: &str, tags: &[(String, String)]) -> Result<(), AwsError> {
+        self.calls.lock().unwrap().push(Call::AddTags);
+        self.info.lock().unwrap().tags.extend(tags.iter().cloned());
+        Ok(())
+    }
+}
+
+/// Answers with whatever the test last set; counts queries.
+#[derive(Debug)]
+pub struct FakeResolver {
+    pub answer: Mutex<Result<BTreeSet<IpAddr>, DnsFailure>>,
+    pub queries: Mutex<u64>,
+    pub delay: Mutex<Duration>,
+}
+
+impl FakeResolver {
+    pub fn new(ips: &[&str]) -> Self {
+        let r = Self {
+            answer: Mutex::new(Err(DnsFailure::NxDomain)),
+            queries: Mutex::new(0),
+            delay: Mutex::new(Duration::ZERO),
+        };
+        r.set(ips);
+        r
+    }
+
+    pub fn set(&self, ips: &[&str]) {
+        *self.answer.lock().unwrap() = Ok(ips.iter().map(|s| s.parse().unwrap()).collect());
+    }
+
+    pub fn fail(&self, failure: DnsFailure) {
+        *self.answer.lock().unwrap() = Err(failure);
+    }
+}
+
+impl Resolve for FakeResolver {
+    async fn resolve(&self, _host: &str, _family: Family) -> Result<Resolved, DnsFailure> {
+        *self.queries.lock().unwrap() += 1;
+        let delay = *self.delay.lock().unwrap();
+        if !delay.is_zero() {
+            tokio::time::sleep(delay).await;
+        }
+        let answer = self.answer.lock().unwrap().clone()?;
+        if answer.is_empty() {
+            return Err(DnsFailure::Empty);
+        }
+        Ok(Resolved {
+            addresses: answer,
+            ttl: Duration::from_secs(5),
+        })
+    }
+}
+
+/// Hostnames map to themselves; RDS identifiers to `<id>.rds.test` on port 5432.
+#[derive(Debug, Default)]
+pub struct FakeDiscover;
+
+impl Discover for FakeDiscover {
+    async fn endpoint(&self, source: &EndpointSource) -> Result<DbEndpoint, AwsError> {
+        Ok(match source {
+            EndpointSource::Hostname(h) => DbEndpoint {
+                address: h.clone(),
+                port: None,
+            },
+            EndpointSource::DbInstance(id) | EndpointSource::DbCluster(id) => DbEndpoint {
+                address: format!("{id}.rds.test"),
+                port: Some(5432),
+            },
+        })
+    }
+}

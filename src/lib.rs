@@ -1,0 +1,16 @@
+//! pglink: keeps a Postgres database reachable over AWS PrivateLink.
+//!
+//! `run`/`sync`/`plan` keep an NLB target group pointed at the addresses a database
+//! endpoint resolves to; the decision of what to change lives in [`plan`], free of I/O.
+
+pub mod aws;
+pub mod config;
+pub mod discover;
+pub mod error;
+#[cfg(test)]
+mod fakes;
+pub mod ownership;
+pub mod plan;
+pub mod resolve;
+pub mod sync;
+pub mod targets;

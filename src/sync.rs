@@ -1,0 +1,305 @@
+//! One reconcile pass for one target: resolve -> read -> plan -> apply -> record.
+//!
+//! A pass never applies from partial data: if the group could not be described or read, or
+//! DNS gave no usable answer, it returns before any mutating call. The group is re-read
+//! whenever a change might be due, so every change is planned from a fresh read; in the
+//! steady state (same answer, group matching it) a pass makes no AWS call at all.
+
+use std::collections::BTreeSet;
+use std::net::IpAddr;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use tracing::{info, warn};
+
+use crate::config::{EndpointSource, SyncSettings, Target};
+use crate::discover::{DbEndpoint, Discover};
+use crate::error::AwsError;
+use crate::ownership;
+use crate::plan::{self, Misses, Observation, Plan, Policy, Registered, TargetKey};
+use crate::resolve::{DnsFailure, Family, Resolve, Resolved};
+use crate::targets::{specs, GroupInfo, TargetGroups};
+
+pub const DEFAULT_PORT: u16 = 5432;
+
+#[derive(Debug, Clone, thiserror::Error)]
+pub enum SyncError {
+    #[error("DNS {host}: {failure}")]
+    Dns { host: String, failure: DnsFailure },
+    #[error("{0}")]
+    Aws(#[from] AwsError),
+    #[error("target group {arn} is not managed by pglink (no tag {key}={value}); set adopt = true on this target to let pglink tag and manage it")]
+    NotOwned {
+        arn: String,
+        key: &'static str,
+        value: &'static str,
+    },
+    #[error("target group {arn}: {reason}")]
+    UnsupportedGroup { arn: String, reason: String },
+}
+
+impl SyncError {
+    /// DNS failures are retried at the normal interval; the rest back off.
+    pub fn is_dns(&self) -> bool {
+        matches!(self, Self::Dns { .. })
+    }
+
+    pub fn kind(&self) -> &'static str {
+        match self {
+            Self::Dns { failure, .. } => failure.kind(),
+            Self::Aws(e) => e.kind(),
+            Self::NotOwned { .. } => "not_owned",
+            Self::UnsupportedGroup { .. } => "unsupported_group",
+        }
+    }
+}
+
+/// What one target remembers between passes.
+#[derive(Debug, Default)]
+pub struct Memory {
+    group: Option<GroupInfo>,
+    endpoint: Option<DbEndpoint>,
+    misses: Misses,
+    last_answer: Option<BTreeSet<IpAddr>>,
+    registered: Option<(Vec<Registered>, Instant)>,
+    /// When the current answer was first seen differing from the registered targets.
+    change_seen_at: Option<Instant>,
+}
+
+/// The record of one pass, for logs, `plan` and the one-shot `sync`.
+#[derive(Debug, Clone)]
+pub struct PassReport {
+    pub hostname: String,
+    pub port: u16,
+    pub resolved: Resolved,
+    pub registered: Vec<Registered>,
+    pub plan: Plan,
+    /// True when this pass read the group from AWS.
+    pub read_group: bool,
+    pub applied: bool,
+}
+
+/// Everything a pass needs, shared by all passes of one target.
+pub struct Syncer<G, R, D> {
+    pub target: Target,
+    pub groups: Arc<G>,
+    pub resolver: Arc<R>,
+    pub discover: Arc<D>,
+    pub settings: SyncSettings,
+    pub dry_run: bool,
+}
+
+impl<G: TargetGroups, R: Resolve, D: Discover> Syncer<G, R, D> {
+    pub async fn pass(&self, mem: &mut Memory) -> Result<PassReport, SyncError> {
+        let group = self.ensure_group(mem).await?;
+        let endpoint = self.ensure_endpoint(mem).await?;
+        let port = self.port(&endpoint, &group);
+        let family = if group.ipv6 { Family::V6 } else { Family::V4 };
+        let resolved = match self.resolver.resolve(&endpoint.address, family).await {
+            Ok(r) => r,
+            Err(failure) => {
+                if failure == DnsFailure::NxDomain
+                    && self.target.source != EndpointSource::Hostname(endpoint.address.clone())
+                {
+                    // The RDS endpoint may have changed (renamed or recreated instance).
+                    mem.endpoint = None;
+                }
+                return Err(SyncError::Dns {
+                    host: endpoint.address,
+                    failure,
+                });
+            }
+        };
+        let desired = plan::desired_targets(&resolved.addresses, port);
+        let now = Instant::now();
+        let read_group = self.needs_read(mem, &resolved.addresses, &desired, now);
+        if read_group {
+            let targets = self
+                .groups
+                .read_targets(&group.arn)
+                .await
+                .inspect_err(|e| forget_group_if_gone(mem, e))?;
+            mem.registered = Some((targets, now));
+        }
+        mem.last_answer = Some(resolved.addresses.clone());
+        let registered = mem
+            .registered
+            .as_ref()
+            .map(|(r, _)| r.clone())
+            .unwrap_or_default();
+        let observation = Observation::Addresses(resolved.addresses.clone());
+        let policy = Policy {
+            confirmations: self.settings.confirmations,
+        };
+        let (plan, misses) = plan::decide(&observation, port, &registered, &mem.misses, policy);
+        mem.misses = misses;
+        self.track_change(mem, &plan, now);
+        let mut report = PassReport {
+            hostname: endpoint.address,
+            port,
+            resolved,
+            registered,
+            plan,
+            read_group,
+            applied: false,
+        };
+        if report.plan.has_changes() {
+            self.apply(mem, &group, &report).await.inspect_err(|e| {
+                if let SyncError::Aws(e) = e {
+                    forget_group_if_gone(mem, e);
+                }
+            })?;
+            report.applied = !self.dry_run;
+        }
+        Ok(report)
+    }
+
+    /// Read the group when it might not match: no copy yet, a new answer, a copy older than
+    /// `drift_check`, or a copy that differs from the answer (a change is due).
+    fn needs_read(
+        &self,
+        mem: &Memory,
+        answer: &BTreeSet<IpAddr>,
+        desired: &BTreeSet<TargetKey>,
+        now: Instant,
+    ) -> bool {
+        let Some((registered, read_at)) = &mem.registered else {
+            return true;
+        };
+        if mem.last_answer.as_ref() != Some(answer) {
+            return true;
+        }
+        if now.duration_since(*read_at) >= self.settings.drift_check {
+            return true;
+        }
+        let d = plan::diff(desired, registered);
+        !d.missing.is_empty() || !d.stale.is_empty()
+    }
+
+    fn port(&self, endpoint: &DbEndpoint, group: &GroupInfo) -> u16 {
+        self.target
+            .port
+            .or(endpoint.port)
+            .or(group.port)
+            .unwrap_or(DEFAULT_PORT)
+    }
+
+    fn track_change(&self, mem: &mut Memory, plan: &Plan, now: Instant) {
+        if plan.register.is_empty() {
+            if plan.is_converged() {
+                mem.change_seen_at = None;
+            }
+        } else if mem.change_seen_at.is_none() {
+            mem.change_seen_at = Some(now);
+        }
+    }
+
+    async fn ensure_group(&self, mem: &mut Memory) -> Result<GroupInfo, SyncError> {
+        if let Some(g) = &mem.group {
+            return Ok(g.clone());
+        }
+        let arn = &self.target.target_group.arn;
+        let group = self.groups.describe_group(arn).await?;
+        if group.target_type != "ip" {
+            return Err(SyncError::UnsupportedGroup {
+                arn: arn.clone(),
+                reason: format!(
+                    "target type is {:?}; pglink keeps \"ip\" target groups in sync",
+                    group.target_type
+                ),
+            });
+        }
+        if !ownership::is_managed(&group.tags) {
+            if !self.target.adopt {
+                return Err(SyncError::NotOwned {
+                    arn: arn.clone(),
+                    key: ownership::MANAGED_BY_KEY,
+                    value: ownership::MANAGED_BY_VALUE,
+                });
+            }
+            if self.dry_run {
+                info!(target_name = %self.target.name, %arn, "dry run: would adopt the target group (tag it as pglink's)");
+            } else {
+                self.groups
+                    .add_tags(arn, &ownership::ownership_tags(&self.target.name))
+                    .await?;
+                info!(target_name = %self.target.name, %arn, "adopted the target group: tagged it as pglink's");
+            }
+        }
+        mem.group = Some(group.clone());
+        Ok(group)
+    }
+
+    async fn ensure_endpoint(&self, mem: &mut Memory) -> Result<DbEndpoint, SyncError> {
+        if let Some(e) = &mem.endpoint {
+            return Ok(e.clone());
+        }
+        let endpoint = self.discover.endpoint(&self.target.source).await?;
+        if endpoint.port.is_some()
+            && self.target.port.is_some()
+            && endpoint.port != self.target.port
+        {
+            warn!(target_name = %self.target.name, configured = ?self.target.port, rds = ?endpoint.port,
+                "configured port differs from the database's port; using the configured one");
+        }
+        if !matches!(self.target.source, EndpointSource::Hostname(_)) {
+            info!(target_name = %self.target.name, source = %self.target.source, hostname = %endpoint.address, "discovered the database endpoint");
+        }
+        mem.endpoint = Some(endpoint.clone());
+        Ok(endpoint)
+    }
+
+    /// Registers first, then deregisters: make before break. Any failure stops the pass.
+    async fn apply(
+        &self,
+        mem: &mut Memory,
+        group: &GroupInfo,
+        report: &PassReport,
+    ) -> Result<(), SyncError> {
+        let plan = &report.plan;
+        if self.dry_run {
+            self.log_changes("would register", &report.hostname, &plan.register);
+            self.log_changes("would deregister", &report.hostname, &plan.deregister);
+            return Ok(());
+        }
+        // The group changes (or may have, on error): read it again next pass.
+        mem.registered = None;
+        if !plan.register.is_empty() {
+            self.log_changes("registering", &report.hostname, &plan.register);
+            self.groups
+                .register(&group.arn, &specs(&plan.register, &group.vpc_cidrs))
+                .await?;
+            let since_change = mem
+                .change_seen_at
+                .map(|t| t.elapsed())
+                .unwrap_or(Duration::ZERO);
+            info!(target_name = %self.target.name, count = plan.register.len(),
+                detection_to_registered_ms = since_change.as_millis() as u64, "registered targets");
+        }
+        if !plan.deregister.is_empty() {
+            self.log_changes("deregistering", &report.hostname, &plan.deregister);
+            self.groups
+                .deregister(&group.arn, &specs(&plan.deregister, &group.vpc_cidrs))
+                .await?;
+            info!(target_name = %self.target.name, count = plan.deregister.len(), "deregistered targets");
+        }
+        Ok(())
+    }
+
+    fn log_changes(&self, action: &str, hostname: &str, keys: &[TargetKey]) {
+        for k in keys {
+            info!(target_name = %self.target.name, hostname, ip = %k.ip, port = k.port, action, "target change");
+        }
+    }
+}
+
+/// A group deleted under us is described afresh next pass, so the error says what is wrong.
+fn forget_group_if_gone(mem: &mut Memory, err: &AwsError) {
+    if err.is_not_found() {
+        mem.group = None;
+        mem.registered = None;
+    }
+}
+
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,230 @@
+use std::sync::Arc;
+use std::time::Duration;
+
+use super::*;
+use crate::config::{SyncSettings, TargetGroupArn};
+use crate::fakes::{owned_group, Call, FakeDiscover, FakeGroups, FakeResolver};
+use crate::plan::TargetState;
+
+const ARN: &str =
+    "arn:aws:elasticloadbalancing:us-east-1:123456789012:targetgroup/pglink-t/0123456789abcdef";
+
+type TestSyncer = Syncer<FakeGroups, FakeResolver, FakeDiscover>;
+
+fn syncer(groups: FakeGroups, resolver: FakeResolver, adopt: bool, dry_run: bool) -> TestSyncer {
+    Syncer {
+        target: Target {
+            name: "t".into(),
+            source: EndpointSource::Hostname("db.test".into()),
+            target_group: TargetGroupArn::parse(ARN).unwrap(),
+            port: None,
+            adopt,
+        },
+        groups: Arc::new(groups),
+        resolver: Arc::new(resolver),
+        discover: Arc::new(FakeDiscover),
+        settings: SyncSettings {
+            interval: Duration::from_secs(1),
+            drift_check: Duration::from_secs(60),
+            confirmations: 2,
+            max_backoff: Duration::from_secs(30),
+        },
+        dry_run,
+    }
+}
+
+fn key(ip: &str) -> TargetKey {
+    TargetKey::new(ip.parse().unwrap(), 5432)
+}
+
+fn keys(ips: &[&str]) -> BTreeSet<TargetKey> {
+    ips.iter().map(|i| key(i)).collect()
+}
+
+fn standard(ips: &[&str]) -> TestSyncer {
+    syncer(
+        FakeGroups::new(owned_group(ARN)),
+        FakeResolver::new(ips),
+        false,
+        false,
+    )
+}
+
+#[tokio::test]
+async fn registers_then_stays_quiet() {
+    let s = standard(&["10.0.1.5"]);
+    let mut mem = Memory::default();
+    let r = s.pass(&mut mem).await.unwrap();
+    assert_eq!(r.plan.register, vec![key("10.0.1.5")]);
+    assert_eq!(s.groups.keys(), keys(&["10.0.1.5"]));
+    s.pass(&mut mem).await.unwrap(); // re-reads once after a change
+    s.groups.clear_calls();
+    for _ in 0..5 {
+        let r = s.pass(&mut mem).await.unwrap();
+        assert!(r.plan.is_converged());
+    }
+    assert_eq!(s.groups.calls(), vec![], "steady state makes no AWS calls");
+}
+
+#[tokio::test]
+async fn failover_registers_new_before_removing_old() {
+    let s = standard(&["10.0.1.5"]);
+    let mut mem = Memory::default();
+    s.pass(&mut mem).await.unwrap();
+    s.resolver.set(&["10.0.2.9"]);
+    let r = s.pass(&mut mem).await.unwrap();
+    assert_eq!(r.plan.register, vec![key("10.0.2.9")]);
+    assert!(r.plan.deregister.is_empty());
+    assert_eq!(s.groups.keys(), keys(&["10.0.1.5", "10.0.2.9"]));
+    let r = s.pass(&mut mem).await.unwrap();
+    assert_eq!(r.plan.deregister, vec![key("10.0.1.5")]);
+    assert_eq!(s.groups.keys(), keys(&["10.0.2.9"]));
+    for state in s.groups.history.lock().unwrap().iter() {
+        assert!(!state.is_empty(), "the group was empty at some point");
+    }
+}
+
+#[tokio::test]
+async fn failed_registration_keeps_the_old_target() {
+    let s = standard(&["10.0.1.5"]);
+    let mut mem = Memory::default();
+    s.pass(&mut mem).await.unwrap();
+    s.resolver.set(&["10.0.2.9"]);
+    for _ in 0..4 {
+        s.groups
+            .register_errors
+            .lock()
+            .unwrap()
+            .push_back(AwsError::Throttled {
+                op: "RegisterTargets",
+                code: "Throttling".into(),
+            });
+        let err = s.pass(&mut mem).await.unwrap_err();
+        assert_eq!(err.kind(), "throttled");
+    }
+    assert_eq!(s.groups.keys(), keys(&["10.0.1.5"]));
+    assert!(!s
+        .groups
+        .calls()
+        .iter()
+        .any(|c| matches!(c, Call::Deregister(_))));
+    // Once AWS answers again: in, then out.
+    s.pass(&mut mem).await.unwrap();
+    s.pass(&mut mem).await.unwrap();
+    assert_eq!(s.groups.keys(), keys(&["10.0.2.9"]));
+}
+
+#[tokio::test]
+async fn dns_failures_change_nothing() {
+    let s = standard(&["10.0.1.5"]);
+    let mut mem = Memory::default();
+    s.pass(&mut mem).await.unwrap();
+    s.groups.clear_calls();
+    for failure in [
+        DnsFailure::Timeout,
+        DnsFailure::ServFail,
+        DnsFailure::NxDomain,
+        DnsFailure::Empty,
+    ] {
+        s.resolver.fail(failure.clone());
+        let err = s.pass(&mut mem).await.unwrap_err();
+        assert!(err.is_dns(), "{err}");
+        assert_eq!(err.kind(), failure.kind());
+    }
+    assert!(s.groups.calls().iter().all(|c| !c.is_mutating()));
+    assert_eq!(s.groups.keys(), keys(&["10.0.1.5"]));
+}
+
+#[tokio::test]
+async fn untagged_group_is_refused_unless_adopted() {
+    let mut info = owned_group(ARN);
+    info.tags.clear();
+    let s = syncer(
+        FakeGroups::new(info.clone()),
+        FakeResolver::new(&["10.0.1.5"]),
+        false,
+        false,
+    );
+    let err = s.pass(&mut Memory::default()).await.unwrap_err();
+    assert_eq!(err.kind(), "not_owned");
+    assert!(err.to_string().contains("adopt = true"), "{err}");
+    assert_eq!(s.groups.calls(), vec![Call::Describe]);
+
+    let s = syncer(
+        FakeGroups::new(info),
+        FakeResolver::new(&["10.0.1.5"]),
+        true,
+        false,
+    );
+    s.pass(&mut Memory::default()).await.unwrap();
+    assert!(ownership::is_managed(&s.groups.info.lock().unwrap().tags));
+    assert_eq!(s.groups.keys(), keys(&["10.0.1.5"]));
+}
+
+#[tokio::test]
+async fn instance_target_groups_are_refused() {
+    let mut info = owned_group(ARN);
+    info.target_type = "instance".into();
+    let s = syncer(
+        FakeGroups::new(info),
+        FakeResolver::new(&["10.0.1.5"]),
+        false,
+        false,
+    );
+    let err = s.pass(&mut Memory::default()).await.unwrap_err();
+    assert_eq!(err.kind(), "unsupported_group");
+}
+
+#[tokio::test]
+async fn dry_run_changes_nothing() {
+    let s = syncer(
+        FakeGroups::new(owned_group(ARN)),
+        FakeResolver::new(&["10.0.1.5"]),
+        false,
+        true,
+    );
+    let r = s.pass(&mut Memory::default()).await.unwrap();
+    assert_eq!(r.plan.register, vec![key("10.0.1.5")]);
+    assert!(!r.applied);
+    assert!(s.groups.calls().iter().all(|c| !c.is_mutating()));
+}
+
+#[tokio::test]
+async fn out_of_vpc_addresses_are_sent_with_az_all() {
+    let s = standard(&["192.168.7.20"]);
+    s.pass(&mut Memory::default()).await.unwrap();
+    let sent = s.groups.calls().into_iter().find_map(|c| match c {
+        Call::Register(specs) => Some(specs),
+        _ => None,
+    });
+    assert_eq!(sent.unwrap()[0].availability_zone, Some("all"));
+}
+
+#[tokio::test]
+async fn draining_target_is_registered_again() {
+    let s = standard(&["10.0.1.5"]);
+    s.groups.set_state(key("10.0.1.5"), TargetState::Draining);
+    let r = s.pass(&mut Memory::default()).await.unwrap();
+    assert_eq!(r.plan.register, vec![key("10.0.1.5")]);
+}
+
+#[tokio::test]
+async fn drift_is_repaired_at_drift_check() {
+    let mut s = standard(&["10.0.1.5"]);
+    s.settings.drift_check = Duration::from_millis(50);
+    let mut mem = Memory::default();
+    s.pass(&mut mem).await.unwrap();
+    s.pass(&mut mem).await.unwrap();
+    // Someone removes the target by hand; the cached copy still says it is there.
+    s.groups.targets.lock().unwrap().clear();
+    let r = s.pass(&mut mem).await.unwrap();
+    assert!(
+        r.plan.is_converged() && !r.read_group,
+        "no read before drift_check"
+    );
+    tokio::time::sleep(Duration::from_millis(60)).await;
+    let r = s.pass(&mut mem).await.unwrap();
+    assert!(r.read_group);
+    assert_eq!(r.plan.register, vec![key("10.0.1.5")]);
+    assert_eq!(s.groups.keys(), keys(&["10.0.1.5"]));
+}

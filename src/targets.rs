@@ -1,0 +1,314 @@
+//! ELBv2 target-group adapter behind a trait: describe the group, read its targets with
+//! health, register and deregister. Always with the port; IPs outside the group's VPC get
+//! `AvailabilityZone=all`, which AWS requires for such targets.
+
+use std::collections::BTreeMap;
+use std::future::Future;
+use std::net::IpAddr;
+
+use aws_sdk_elasticloadbalancingv2::types::{Tag, TargetDescription};
+use ipnet::IpNet;
+
+use crate::aws::RegionClients;
+use crate::error::AwsError;
+use crate::plan::{Registered, TargetKey, TargetState};
+
+/// What pglink needs to know about a target group before touching it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct GroupInfo {
+    pub arn: String,
+    pub target_type: String,
+    pub port: Option<u16>,
+    pub vpc_id: Option<String>,
+    pub vpc_cidrs: Vec<IpNet>,
+    pub ipv6: bool,
+    pub tags: BTreeMap<String, String>,
+}
+
+/// A target to register or deregister, with the AZ that AWS needs for out-of-VPC IPs.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct TargetSpec {
+    pub key: TargetKey,
+    pub availability_zone: Option<&'static str>,
+}
+
+/// `Some("all")` for an IP outside every CIDR of the group's VPC (on-prem over Direct
+/// Connect/VPN, or a peered VPC): AWS rejects such a registration without it.
+pub fn availability_zone_for(ip: IpAddr, vpc_cidrs: &[IpNet]) -> Option<&'static str> {
+    if vpc_cidrs.is_empty() || vpc_cidrs.iter().any(|c| c.contains(&ip)) {
+        None
+    } else {
+        Some("all")
+    }
+}
+
+pub fn specs(keys: &[TargetKey], vpc_cidrs: &[IpNet]) -> Vec<TargetSpec> {
+    keys.iter()
+        .map(|k| TargetSpec {
+            key: *k,
+            availability_zone: availability_zone_for(k.ip, vpc_cidrs),
+        })
+        .collect()
+}
+
+pub trait TargetGroups: Send + Sync + 'static {
+    fn describe_group(&self, arn: &str)
+        -> impl Future<Output = Result<GroupInfo, AwsError>> + Send;
+    fn read_targets(
+        &self,
+        arn: &str,
+    ) -> impl Future<Output = Result<Vec<Registered>, AwsError>> + Send;
+    fn register(
+        &self,
+        arn: &str,
+        targets: &[TargetSpec],
+    ) -> impl Future<Output = Result<(), AwsError>> + Send;
+    fn deregister(
+        &self,
+        arn: &str,
+        targets: &[TargetSpec],
+    ) -> impl Future<Output = Result<(), AwsError>> + Send;
+    fn add_tags(
+        &self,
+        arn: &str,
+        tags: &[(String, String)],
+    ) -> impl Future<Output = Result<(), AwsError>> + Send;
+}
+
+/// The real adapter: ELBv2, plus EC2 for the VPC's CIDRs.
+#[derive(Clone, Debug)]
+pub struct ElbTargetGroups {
+    clients: RegionClients,
+}
+
+impl ElbTargetGroups {
+    pub fn new(clients: RegionClients) -> Self {
+        Self { clients }
+    }
+
+    async fn vpc_cidrs(&self, vpc_id: &str) -> Result<Vec<IpNet>, AwsError> {
+        let out = self
+            .clients
+            .ec2
+            .describe_vpcs()
+            .vpc_ids(vpc_id)
+            .send()
+            .await
+            .map_err(|e| AwsError::from_sdk("DescribeVpcs", vpc_id, e))?;
+        let mut cidrs = Vec::new();
+        for vpc in out.vpcs() {
+            let v4 = vpc
+                .cidr_block_association_set()
+                .iter()
+                .filter_map(|a| a.cidr_block());
+            let v6 = vpc
+                .ipv6_cidr_block_association_set()
+                .iter()
+                .filter_map(|a| a.ipv6_cidr_block());
+            cidrs.extend(
+                v4.chain(v6)
+                    .chain(vpc.cidr_block())
+                    .filter_map(|c| c.parse::<IpNet>().ok()),
+            );
+        }
+        cidrs.sort();
+        cidrs.dedup();
+        Ok(cidrs)
+    }
+
+    async fn tags(&self, arn: &str) -> Result<BTreeMap<String, String>, AwsError> {
+        let out = self
+            .clients
+            .elb
+            .describe_tags()
+            .resource_arns(arn)
+            .send()
+            .await
+            .map_err(|e| AwsError::from_sdk("DescribeTags", arn, e))?;
+        Ok(out
+            .tag_descriptions()
+            .iter()
+            .flat_map(|d| d.tags())
+            .filter_map(|t| {
+                Some((
+                    t.key()?.to_string(),
+                    t.value().unwrap_or_default().to_string(),
+                ))
+            })
+            .collect())
+    }
+}
+
+fn descriptions(targets: &[TargetSpec]) -> Vec<TargetDescription> {
+    targets
+        .iter()
+        .map(|t| {
+            TargetDescription::builder()
+                .id(t.key.ip.to_string())
+                .port(i32::from(t.key.port))
+                .set_availability_zone(t.availability_zone.map(str::to_string))
+                .build()
+        })
+        .collect()
+}
+
+impl TargetGroups for ElbTargetGroups {
+    async fn describe_group(&self, arn: &str) -> Result<GroupInfo, AwsError> {
+        let out = self
+            .clients
+            .elb
+            .describe_target_groups()
+            .target_group_arns(arn)
+            .send()
+            .await
+            .map_err(|e| AwsError::from_sdk("DescribeTargetGroups", arn, e))?;
+        let group = out
+            .target_groups()
+            .first()
+            .ok_or_else(|| AwsError::NotFound {
+                op: "DescribeTargetGroups",
+                what: arn.to_string(),
+                code: "TargetGroupNotFound".into(),
+                message: "no such target group".into(),
+            })?;
+        let vpc_id = group.vpc_id().map(str::to_string);
+        let vpc_cidrs = match &vpc_id {
+            Some(id) => self.vpc_cidrs(id).await?,
+            None => Vec::new(),
+        };
+        Ok(GroupInfo {
+            arn: arn.to_string(),
+            target_type: group
+                .target_type()
+                .map(|t| t.as_str().to_string())
+                .unwrap_or_default(),
+            port: group.port().and_then(|p| u16::try_from(p).ok()),
+            vpc_id,
+            vpc_cidrs,
+            ipv6: group
+                .ip_address_type()
+                .is_some_and(|t| t.as_str() == "ipv6"),
+            tags: self.tags(arn).await?,
+        })
+    }
+
+    async fn read_targets(&self, arn: &str) -> Result<Vec<Registered>, AwsError> {
+        let out = self
+            .clients
+            .elb
+            .describe_target_health()
+            .target_group_arn(arn)
+            .send()
+            .await
+            .map_err(|e| AwsError::from_sdk("DescribeTargetHealth", arn, e))?;
+        let mut targets = Vec::new();
+        for d in out.target_health_descriptions() {
+            let Some(t) = d.target() else { continue };
+            // Only IP targets are pglink's business; anything else is left alone.
+            let (Ok(ip), Some(port)) = (t.id().unwrap_or_default().parse::<IpAddr>(), t.port())
+            else {
+                continue;
+            };
+            let Ok(port) = u16::try_from(port) else {
+                continue;
+            };
+            let state = d
+                .target_health()
+                .and_then(|h| h.state())
+                .map_or(TargetState::Unknown, |s| TargetState::parse(s.as_str()));
+            targets.push(Registered {
+                key: TargetKey::new(ip, port),
+                state,
+            });
+        }
+        targets.sort_by_key(|r| r.key);
+        Ok(targets)
+    }
+
+    async fn register(&self, arn: &str, targets: &[TargetSpec]) -> Result<(), AwsError> {
+        self.clients
+            .elb
+            .register_targets()
+            .target_group_arn(arn)
+            .set_targets(Some(descriptions(targets)))
+            .send()
+            .await
+            .map(|_| ())
+            .map_err(|e| AwsError::from_sdk("RegisterTargets", arn, e))
+    }
+
+    async fn deregister(&self, arn: &str, targets: &[TargetSpec]) -> Result<(), AwsError> {
+        self.clients
+            .elb
+            .deregister_targets()
+            .target_group_arn(arn)
+            .set_targets(Some(descriptions(targets)))
+            .send()
+            .await
+            .map(|_| ())
+            .map_err(|e| AwsError::from_sdk("DeregisterTargets", arn, e))
+    }
+
+    async fn add_tags(&self, arn: &str, tags: &[(String, String)]) -> Result<(), AwsError> {
+        let tags = tags
+            .iter()
+            .map(|(k, v)| Tag::builder().key(k).value(v).build())
+            .collect();
+        self.clients
+            .elb
+            .add_tags()
+            .resource_arns(arn)
+            .set_tags(Some(tags))
+            .send()
+            .await
+            .map(|_| ())
+            .map_err(|e| AwsError::from_sdk("AddTags", arn, e))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn cidrs(list: &[&str]) -> Vec<IpNet> {
+        list.iter().map(|c| c.parse().unwrap()).collect()
+    }
+
+    #[test]
+    fn outside_the_vpc_needs_az_all() {
+        let vpc = cidrs(&["10.0.0.0/16", "100.64.0.0/24"]);
+        assert_eq!(
+            availability_zone_for("10.0.3.7".parse().unwrap(), &vpc),
+            None
+        );
+        assert_eq!(
+            availability_zone_for("100.64.0.9".parse().unwrap(), &vpc),
+            None
+        );
+        assert_eq!(
+            availability_zone_for("192.168.1.10".parse().unwrap(), &vpc),
+            Some("all")
+        );
+        assert_eq!(
+            availability_zone_for("10.1.0.1".parse().unwrap(), &vpc),
+            Some("all")
+        );
+    }
+
+    #[test]
+    fn unknown_vpc_sends_no_zone() {
+        assert_eq!(
+            availability_zone_for("192.168.1.10".parse().unwrap(), &[]),
+            None
+        );
+    }
+
+    #[test]
+    fn descriptions_always_carry_the_port() {
+        let key = TargetKey::new("192.168.1.10".parse().unwrap(), 6432);
+        let d = descriptions(&specs(&[key], &cidrs(&["10.0.0.0/16"])));
+        assert_eq!(d[0].id(), Some("192.168.1.10"));
+        assert_eq!(d[0].port(), Some(6432));
+        assert_eq!(d[0].availability_zone(), Some("all"));
+    }
+}
