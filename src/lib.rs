@@ -4,13 +4,16 @@
 //! endpoint resolves to; the decision of what to change lives in [`plan`], free of I/O.
 
 pub mod aws;
+pub mod commands;
 pub mod config;
 pub mod discover;
 pub mod error;
 #[cfg(test)]
 mod fakes;
+pub mod logging;
 pub mod ownership;
 pub mod plan;
 pub mod resolve;
+pub mod scheduler;
 pub mod sync;
 pub mod targets;

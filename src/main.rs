@@ -1,1 +1,92 @@
-fn main() {}
+//! The `pglink` command line: parse, load config, dispatch. Nothing else lives here.
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use clap::{Parser, Subcommand, ValueEnum};
+
+use pglink::commands::{self, Exit};
+use pglink::config::{LogFormat, CONFIG_ENV};
+
+#[derive(Parser, Debug)]
+#[command(name = "pglink", version, about = "Keeps a Postgres database reachable over AWS PrivateLink")]
+struct Cli {
+    /// Log format; overrides [log] format.
+    #[arg(long, global = true, value_enum)]
+    log_format: Option<LogFormatArg>,
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Debug, Clone, Copy, ValueEnum)]
+enum LogFormatArg {
+    Text,
+    Json,
+}
+
+#[derive(Debug, Clone, Copy, ValueEnum, PartialEq, Eq)]
+enum OutputArg {
+    Text,
+    Json,
+}
+
+#[derive(clap::Args, Debug)]
+struct ConfigArg {
+    /// Configuration file (TOML).
+    #[arg(short, long, env = CONFIG_ENV, value_name = "FILE")]
+    config: Option<PathBuf>,
+}
+
+#[derive(Subcommand, Debug)]
+enum Command {
+    /// Run the daemon: keep every target group in sync until SIGTERM/SIGINT.
+    Run {
+        #[command(flatten)]
+        config: ConfigArg,
+    },
+    /// One reconcile pass over every target, then exit (0 converged, 1 a target failed).
+    Sync {
+        #[command(flatten)]
+        config: ConfigArg,
+        /// Log the changes instead of making them.
+        #[arg(long)]
+        dry_run: bool,
+    },
+    /// Show, per target, the resolved addresses, the registered targets and the changes a
+    /// sync would make. Changes nothing.
+    Plan {
+        #[command(flatten)]
+        config: ConfigArg,
+        #[arg(long, value_enum, default_value = "text")]
+        output: OutputArg,
+    },
+    /// Validate the configuration and print the effective settings.
+    CheckConfig {
+        #[command(flatten)]
+        config: ConfigArg,
+    },
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    let log_format = cli.log_format.map(|f| match f {
+        LogFormatArg::Text => LogFormat::Text,
+        LogFormatArg::Json => LogFormat::Json,
+    });
+    let exit = match cli.command {
+        Command::Run { config } => commands::run(config.config, log_format),
+        Command::Sync { config, dry_run } => commands::sync_once(config.config, log_format, dry_run),
+        Command::Plan { config, output } => {
+            commands::plan(config.config, log_format, output == OutputArg::Json)
+        }
+        Command::CheckConfig { config } => commands::check_config(config.config),
+    };
+    match exit {
+        Exit::Ok => ExitCode::SUCCESS,
+        Exit::Failed => ExitCode::from(1),
+        Exit::BadInput(message) => {
+            eprintln!("error: {message}");
+            ExitCode::from(2)
+        }
+    }
+}

@@ -107,8 +107,9 @@ impl DnsResolver {
         };
         let opts = builder.options_mut();
         opts.timeout = settings.timeout;
-        // One try per pass: the next pass is the retry, and a slow server must not stall it.
-        opts.attempts = 1;
+        // `attempts` counts retries. One try per pass: the next pass is the retry, and a
+        // silent server must not stall the pass for several timeouts.
+        opts.attempts = 0;
         opts.cache_size = 0;
         opts.use_hosts_file = ResolveHosts::Never;
         opts.ndots = 0;

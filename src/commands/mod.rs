@@ -1,0 +1,89 @@
+//! The commands behind the CLI. Each loads the configuration, builds the real adapters and
+//! returns an [`Exit`]; `main` turns that into the process exit code.
+
+mod check;
+mod once;
+mod plan_output;
+mod run;
+
+use std::collections::BTreeSet;
+use std::path::PathBuf;
+use std::sync::Arc;
+
+use crate::aws::{self, Clients};
+use crate::config::{self, Config, ConfigError, LogFormat, RawConfig};
+use crate::discover::RdsDiscovery;
+use crate::logging;
+use crate::resolve::DnsResolver;
+use crate::sync::Syncer;
+use crate::targets::ElbTargetGroups;
+
+pub use check::check_config;
+pub use once::sync_once;
+pub use plan_output::plan;
+pub use run::{daemon, run};
+
+/// How a command ended: 0, 1 (something failed), 2 (bad input, with its one-line message).
+#[derive(Debug, PartialEq, Eq)]
+pub enum Exit {
+    Ok,
+    Failed,
+    BadInput(String),
+}
+
+impl From<ConfigError> for Exit {
+    fn from(e: ConfigError) -> Self {
+        Exit::BadInput(e.to_string())
+    }
+}
+
+pub type RealSyncer = Syncer<ElbTargetGroups, DnsResolver, RdsDiscovery>;
+
+pub(crate) fn load(path: Option<PathBuf>) -> Result<(RawConfig, Config), Exit> {
+    let path = path.ok_or(ConfigError::NoFile)?;
+    Ok(config::load(&path)?)
+}
+
+/// Loads the configuration, requires at least one target, and starts logging.
+pub(crate) fn load_for_sync(path: Option<PathBuf>, log_format: Option<LogFormat>) -> Result<Config, Exit> {
+    let (_, config) = load(path)?;
+    if config.targets.is_empty() {
+        return Err(ConfigError::invalid("targets", "expected at least one [[targets]] entry").into());
+    }
+    logging::init(log_format.unwrap_or(config.log.format), &config.log.level);
+    Ok(config)
+}
+
+pub(crate) fn runtime() -> Result<tokio::runtime::Runtime, Exit> {
+    tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .map_err(|e| {
+            tracing::error!(error = %e, "could not start the async runtime");
+            Exit::Failed
+        })
+}
+
+/// One syncer per target, with clients for the region of its target group.
+pub(crate) async fn build_syncers(config: &Config, dry_run: bool) -> Result<Vec<RealSyncer>, Exit> {
+    let regions: BTreeSet<&str> = config.targets.iter().map(|t| t.target_group.region.as_str()).collect();
+    let sdk = aws::sdk_config(&config.aws, regions.first().copied()).await;
+    let clients = Clients::new(&sdk, regions.iter().copied());
+    let resolver = Arc::new(DnsResolver::new(&config.dns).map_err(|e| Exit::BadInput(format!("dns: {e}")))?);
+    let mut syncers = Vec::with_capacity(config.targets.len());
+    for target in &config.targets {
+        let region = clients
+            .region(&target.target_group.region)
+            .expect("a client exists for every configured region")
+            .clone();
+        syncers.push(Syncer {
+            target: target.clone(),
+            groups: Arc::new(ElbTargetGroups::new(region.clone())),
+            resolver: resolver.clone(),
+            discover: Arc::new(RdsDiscovery::new(region)),
+            settings: config.sync.clone(),
+            dry_run,
+        });
+    }
+    Ok(syncers)
+}

@@ -1,0 +1,134 @@
+//! `pglink plan`: per target, what DNS says, what the group holds, and what a sync would
+//! change. Read-only: it runs one dry-run pass per target.
+
+use std::fmt::Write as _;
+use std::path::PathBuf;
+
+use serde::Serialize;
+use tokio::task::JoinSet;
+
+use super::{build_syncers, load_for_sync, runtime, Exit, RealSyncer};
+use crate::config::LogFormat;
+use crate::plan::{self, TargetKey};
+use crate::sync::Memory;
+
+#[derive(Debug, Serialize)]
+struct RegisteredView {
+    ip: String,
+    port: u16,
+    state: &'static str,
+}
+
+#[derive(Debug, Serialize)]
+struct TargetView {
+    name: String,
+    target_group: String,
+    hostname: Option<String>,
+    port: Option<u16>,
+    resolved: Vec<String>,
+    ttl_seconds: Option<u64>,
+    registered: Vec<RegisteredView>,
+    register: Vec<String>,
+    /// Removed once missing from `confirmations` consecutive answers.
+    deregister: Vec<String>,
+    in_sync: bool,
+    error: Option<String>,
+}
+
+pub fn plan(path: Option<PathBuf>, log_format: Option<LogFormat>, json: bool) -> Exit {
+    let config = match load_for_sync(path, log_format) {
+        Ok(c) => c,
+        Err(exit) => return exit,
+    };
+    let rt = match runtime() {
+        Ok(rt) => rt,
+        Err(exit) => return exit,
+    };
+    let views = rt.block_on(async {
+        let syncers = build_syncers(&config, true).await?;
+        let mut tasks = JoinSet::new();
+        for (i, s) in syncers.into_iter().enumerate() {
+            tasks.spawn(async move { (i, view(s).await) });
+        }
+        let mut views = Vec::new();
+        while let Some(Ok(v)) = tasks.join_next().await {
+            views.push(v);
+        }
+        views.sort_by_key(|(i, _)| *i);
+        Ok::<_, Exit>(views.into_iter().map(|(_, v)| v).collect::<Vec<_>>())
+    });
+    let views = match views {
+        Ok(v) => v,
+        Err(exit) => return exit,
+    };
+    if json {
+        let doc = serde_json::json!({ "confirmations": config.sync.confirmations, "targets": views });
+        println!("{}", serde_json::to_string_pretty(&doc).unwrap_or_default());
+    } else {
+        print!("{}", render(&views, config.sync.confirmations));
+    }
+    Exit::Ok
+}
+
+async fn view(syncer: RealSyncer) -> TargetView {
+    let mut v = TargetView {
+        name: syncer.target.name.clone(),
+        target_group: syncer.target.target_group.arn.clone(),
+        hostname: None,
+        port: None,
+        resolved: vec![],
+        ttl_seconds: None,
+        registered: vec![],
+        register: vec![],
+        deregister: vec![],
+        in_sync: false,
+        error: None,
+    };
+    match syncer.pass(&mut Memory::default()).await {
+        Ok(r) => {
+            let d = plan::diff(&plan::desired_targets(&r.resolved.addresses, r.port), &r.registered);
+            v.hostname = Some(r.hostname);
+            v.port = Some(r.port);
+            v.resolved = r.resolved.addresses.iter().map(ToString::to_string).collect();
+            v.ttl_seconds = Some(r.resolved.ttl.as_secs());
+            v.registered = r
+                .registered
+                .iter()
+                .map(|t| RegisteredView { ip: t.key.ip.to_string(), port: t.key.port, state: t.state.as_str() })
+                .collect();
+            v.register = d.missing.iter().map(TargetKey::to_string).collect();
+            v.deregister = d.stale.iter().map(TargetKey::to_string).collect();
+            v.in_sync = d.missing.is_empty() && d.stale.is_empty();
+        }
+        Err(e) => v.error = Some(e.to_string()),
+    }
+    v
+}
+
+fn render(views: &[TargetView], confirmations: u32) -> String {
+    let mut out = String::new();
+    let list = |items: &[String]| if items.is_empty() { "-".to_string() } else { items.join(", ") };
+    for v in views {
+        let _ = writeln!(out, "{}  ({})", v.name, v.target_group);
+        if let Some(e) = &v.error {
+            let _ = writeln!(out, "  error:       {e}");
+            let _ = writeln!(out, "  changes:     none (nothing is planned without a usable answer and a readable group)\n");
+            continue;
+        }
+        let registered: Vec<String> = v.registered.iter().map(|r| format!("{}:{} {}", r.ip, r.port, r.state)).collect();
+        let _ = writeln!(out, "  hostname:    {}", v.hostname.as_deref().unwrap_or("-"));
+        let _ = writeln!(out, "  resolved:    {} (ttl {}s)", list(&v.resolved), v.ttl_seconds.unwrap_or(0));
+        let _ = writeln!(out, "  registered:  {}", list(&registered));
+        let _ = writeln!(out, "  register:    {}", list(&v.register));
+        let _ = writeln!(
+            out,
+            "  deregister:  {}{}",
+            list(&v.deregister),
+            if v.deregister.is_empty() { String::new() } else {
+                format!(" (after {confirmations} consecutive answers without it, once every new target is in)")
+            }
+        );
+        let _ = writeln!(out, "  status:      {}\n", if v.in_sync { "in sync" } else { "changes pending" });
+    }
+    out
+}

@@ -1,0 +1,159 @@
+//! The daemon loop: one task per target, each running sync passes at `interval` with
+//! jitter, backing off after AWS errors, and stopping when the shutdown token fires.
+//!
+//! One target's failure never delays another: tasks share nothing but the clients and the
+//! status board. On shutdown a pass in flight gets `grace` to finish its AWS calls; after
+//! that it is dropped, which is safe because every pass starts from a fresh read.
+
+use std::collections::BTreeMap;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, SystemTime};
+
+use rand::Rng;
+use tokio::task::JoinSet;
+use tokio_util::sync::CancellationToken;
+use tracing::{debug, error, info, warn, Instrument};
+
+use crate::discover::Discover;
+use crate::resolve::Resolve;
+use crate::sync::{Memory, PassReport, SyncError, Syncer};
+use crate::targets::TargetGroups;
+
+/// How long an in-flight pass may run on after shutdown is requested.
+pub const SHUTDOWN_GRACE: Duration = Duration::from_secs(5);
+/// Spread of each wait around `interval`, so that targets do not move in lock-step.
+const JITTER: f64 = 0.1;
+
+/// The latest known state of each target, shared with the HTTP server and logs.
+#[derive(Debug, Clone, Default)]
+pub struct TargetStatus {
+    pub passes: u64,
+    pub successes: u64,
+    pub consecutive_failures: u32,
+    pub last_success: Option<SystemTime>,
+    pub last_error: Option<String>,
+    pub registered: usize,
+    pub resolved: usize,
+    pub converged: bool,
+}
+
+pub type StatusBoard = Arc<Mutex<BTreeMap<String, TargetStatus>>>;
+
+/// The wait before the next pass. DNS failures keep the normal pace (the next answer may
+/// be good, and resolving is cheap); AWS errors back off exponentially up to `max_backoff`.
+pub fn next_delay(
+    interval: Duration,
+    max_backoff: Duration,
+    failure: Option<&SyncError>,
+    consecutive_failures: u32,
+    jitter_unit: f64,
+) -> Duration {
+    let base = match failure {
+        Some(e) if !e.is_dns() => {
+            let factor = 2u32.saturating_pow(consecutive_failures.min(16));
+            interval.saturating_mul(factor).min(max_backoff).max(interval)
+        }
+        _ => interval,
+    };
+    // jitter_unit in [0, 1) maps to [1 - JITTER, 1 + JITTER).
+    base.mul_f64(1.0 - JITTER + 2.0 * JITTER * jitter_unit.clamp(0.0, 1.0))
+}
+
+/// Runs every target until `shutdown` fires, then waits for the tasks to wind down.
+pub async fn run<G, R, D>(
+    syncers: Vec<Syncer<G, R, D>>,
+    board: StatusBoard,
+    shutdown: CancellationToken,
+) where
+    G: TargetGroups,
+    R: Resolve,
+    D: Discover,
+{
+    let mut tasks = JoinSet::new();
+    for syncer in syncers {
+        let span = tracing::info_span!("target", name = %syncer.target.name);
+        let (board, shutdown) = (board.clone(), shutdown.clone());
+        tasks.spawn(target_loop(syncer, board, shutdown).instrument(span));
+    }
+    while let Some(result) = tasks.join_next().await {
+        if let Err(e) = result {
+            error!(error = %e, "a target task ended abnormally");
+        }
+    }
+}
+
+async fn target_loop<G, R, D>(syncer: Syncer<G, R, D>, board: StatusBoard, shutdown: CancellationToken)
+where
+    G: TargetGroups,
+    R: Resolve,
+    D: Discover,
+{
+    let name = syncer.target.name.clone();
+    let mut memory = Memory::default();
+    let mut failures = 0u32;
+    loop {
+        let abandon = async {
+            shutdown.cancelled().await;
+            tokio::time::sleep(SHUTDOWN_GRACE).await;
+        };
+        let outcome = tokio::select! {
+            outcome = syncer.pass(&mut memory) => outcome,
+            () = abandon => {
+                warn!("shutdown: abandoned a pass still in flight after the grace period");
+                break;
+            }
+        };
+        failures = if outcome.is_ok() { 0 } else { failures.saturating_add(1) };
+        record(&board, &name, &outcome, failures);
+        log_outcome(&outcome, failures);
+        let delay = next_delay(
+            syncer.settings.interval,
+            syncer.settings.max_backoff,
+            outcome.as_ref().err(),
+            failures,
+            rand::rng().random::<f64>(),
+        );
+        tokio::select! {
+            () = tokio::time::sleep(delay) => {}
+            () = shutdown.cancelled() => break,
+        }
+    }
+    debug!("target loop stopped");
+}
+
+fn record(board: &StatusBoard, name: &str, outcome: &Result<PassReport, SyncError>, failures: u32) {
+    let mut board = board.lock().unwrap_or_else(|e| e.into_inner());
+    let status = board.entry(name.to_string()).or_default();
+    status.passes += 1;
+    status.consecutive_failures = failures;
+    match outcome {
+        Ok(report) => {
+            status.successes += 1;
+            status.last_success = Some(SystemTime::now());
+            status.last_error = None;
+            status.resolved = report.resolved.addresses.len();
+            status.registered = report.registered.len();
+            status.converged = report.plan.is_converged();
+        }
+        Err(e) => status.last_error = Some(e.to_string()),
+    }
+}
+
+fn log_outcome(outcome: &Result<PassReport, SyncError>, failures: u32) {
+    match outcome {
+        Ok(r) if r.plan.has_changes() || !r.plan.held.is_empty() => {
+            for (key, hold) in &r.plan.held {
+                info!(ip = %key.ip, port = key.port, hold = ?hold, "keeping a target no longer in DNS");
+            }
+        }
+        Ok(r) => debug!(addresses = ?r.resolved.addresses, read_group = r.read_group, "in sync"),
+        // Log the first failure and then every 10th, so a long outage does not flood logs.
+        Err(e) if failures == 1 || failures % 10 == 0 => {
+            warn!(error = %e, kind = e.kind(), consecutive_failures = failures, "sync pass failed; nothing changed")
+        }
+        Err(e) => debug!(error = %e, consecutive_failures = failures, "sync pass failed"),
+    }
+}
+
+#[cfg(test)]
+mod tests;

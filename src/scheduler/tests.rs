@@ -1,0 +1,119 @@
+use std::sync::Arc;
+
+use super::*;
+use crate::config::{EndpointSource, SyncSettings, Target, TargetGroupArn};
+use crate::error::AwsError;
+use crate::fakes::{owned_group, FakeDiscover, FakeGroups, FakeResolver};
+use crate::plan::TargetKey;
+use crate::resolve::DnsFailure;
+
+const S: Duration = Duration::from_secs(1);
+
+fn settings() -> SyncSettings {
+    SyncSettings {
+        interval: S,
+        drift_check: Duration::from_secs(60),
+        confirmations: 2,
+        max_backoff: Duration::from_secs(30),
+    }
+}
+
+fn syncer(name: &str, ips: &[&str]) -> Syncer<FakeGroups, FakeResolver, FakeDiscover> {
+    let arn = format!("arn:aws:elasticloadbalancing:us-east-1:123456789012:targetgroup/{name}/0123456789abcdef");
+    Syncer {
+        target: Target {
+            name: name.into(),
+            source: EndpointSource::Hostname(format!("{name}.test")),
+            target_group: TargetGroupArn::parse(&arn).unwrap(),
+            port: None,
+            adopt: false,
+        },
+        groups: Arc::new(FakeGroups::new(owned_group(&arn))),
+        resolver: Arc::new(FakeResolver::new(ips)),
+        discover: Arc::new(FakeDiscover),
+        settings: settings(),
+        dry_run: false,
+    }
+}
+
+fn dns_error() -> SyncError {
+    SyncError::Dns { host: "h".into(), failure: DnsFailure::Timeout }
+}
+
+fn aws_error() -> SyncError {
+    SyncError::Aws(AwsError::Throttled { op: "RegisterTargets", code: "Throttling".into() })
+}
+
+#[test]
+fn delays() {
+    let max = Duration::from_secs(30);
+    assert_eq!(next_delay(S, max, None, 0, 0.5), S);
+    assert_eq!(next_delay(S, max, None, 0, 0.0), Duration::from_millis(900));
+    assert!(next_delay(S, max, None, 0, 0.999) < Duration::from_millis(1100));
+    assert_eq!(next_delay(S, max, Some(&dns_error()), 7, 0.5), S, "DNS failures keep the pace");
+    assert_eq!(next_delay(S, max, Some(&aws_error()), 1, 0.5), 2 * S);
+    assert_eq!(next_delay(S, max, Some(&aws_error()), 3, 0.5), 8 * S);
+    assert_eq!(next_delay(S, max, Some(&aws_error()), 40, 0.5), max, "capped");
+}
+
+fn key(ip: &str) -> TargetKey {
+    TargetKey::new(ip.parse().unwrap(), 5432)
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_broken_target_does_not_hold_back_another() {
+    let healthy = syncer("good", &["10.0.1.5"]);
+    let broken = syncer("bad", &["10.0.9.9"]);
+    broken.resolver.fail(DnsFailure::ServFail);
+    let (good_groups, good_dns) = (healthy.groups.clone(), healthy.resolver.clone());
+    let bad_groups = broken.groups.clone();
+    let board = StatusBoard::default();
+    let shutdown = CancellationToken::new();
+    let daemon = tokio::spawn(run(vec![healthy, broken], board.clone(), shutdown.clone()));
+
+    tokio::time::sleep(Duration::from_secs(3)).await;
+    assert_eq!(good_groups.keys(), [key("10.0.1.5")].into());
+    good_dns.set(&["10.0.2.9"]);
+    tokio::time::sleep(Duration::from_secs(5)).await;
+    assert_eq!(good_groups.keys(), [key("10.0.2.9")].into());
+    assert!(bad_groups.keys().is_empty());
+
+    let status = board.lock().unwrap().clone();
+    assert!(status["good"].converged && status["good"].consecutive_failures == 0);
+    assert!(status["bad"].consecutive_failures >= 5, "{:?}", status["bad"]);
+    assert!(status["bad"].last_error.as_deref().unwrap().contains("SERVFAIL"));
+
+    shutdown.cancel();
+    daemon.await.unwrap();
+}
+
+#[tokio::test(start_paused = true)]
+async fn shutdown_abandons_a_stuck_pass_after_the_grace_period() {
+    let stuck = syncer("stuck", &["10.0.1.5"]);
+    *stuck.resolver.delay.lock().unwrap() = Duration::from_secs(3600);
+    let shutdown = CancellationToken::new();
+    let daemon = tokio::spawn(run(vec![stuck], StatusBoard::default(), shutdown.clone()));
+    tokio::time::sleep(Duration::from_secs(1)).await;
+    let started = tokio::time::Instant::now();
+    shutdown.cancel();
+    daemon.await.unwrap();
+    let waited = started.elapsed();
+    assert!(waited >= SHUTDOWN_GRACE && waited < SHUTDOWN_GRACE + S, "{waited:?}");
+}
+
+#[tokio::test(start_paused = true)]
+async fn steady_state_resolves_once_per_interval() {
+    let s = syncer("steady", &["10.0.1.5"]);
+    let (groups, dns) = (s.groups.clone(), s.resolver.clone());
+    let shutdown = CancellationToken::new();
+    let daemon = tokio::spawn(run(vec![s], StatusBoard::default(), shutdown.clone()));
+    tokio::time::sleep(Duration::from_secs(5)).await;
+    let (q0, c0) = (*dns.queries.lock().unwrap(), groups.calls().len());
+    tokio::time::sleep(Duration::from_secs(50)).await;
+    let (q1, c1) = (*dns.queries.lock().unwrap(), groups.calls().len());
+    shutdown.cancel();
+    daemon.await.unwrap();
+    let queries = q1 - q0;
+    assert!((45..=56).contains(&queries), "{queries} queries in 50 s at a 1 s interval");
+    assert_eq!(c1 - c0, 0, "no AWS calls in the steady state before drift_check");
+}

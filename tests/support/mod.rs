@@ -1,0 +1,20 @@
+//! Shared helpers for pglink's integration tests and examples.
+//!
+//! Included with `mod support;` from tests and with
+//! `#[path = "../tests/support/mod.rs"] mod support;` from examples, so it
+//! only relies on `CARGO_MANIFEST_DIR`, never `CARGO_TARGET_TMPDIR`.
+#![allow(dead_code)] // each test binary uses a different subset
+
+pub mod dns;
+pub mod fixture;
+pub mod moto;
+pub mod proxy;
+
+/// A TCP port on 127.0.0.1 that was free a moment ago.
+///
+/// The port is released before returning, so a rare clash is possible;
+/// callers that start servers on it retry with a new port.
+pub fn free_port() -> u16 {
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("bind 127.0.0.1:0");
+    listener.local_addr().expect("local addr").port()
+}

@@ -1,0 +1,226 @@
+//! A private moto (AWS mock) server per test, so every test starts from an
+//! empty AWS account and tests can run in parallel.
+//!
+//! moto is installed on first use into a virtualenv under `target/` (or
+//! `$PGLINK_MOTO_VENV`). Blocking std code only: no runtime needed.
+
+use std::fs::{self, File};
+use std::io::{Read, Write};
+use std::net::{SocketAddr, TcpStream};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::sync::OnceLock;
+use std::time::{Duration, Instant};
+
+/// The pinned moto release; bumping it reinstalls (the marker name changes).
+const MOTO_REQ: &str = "moto[server]==5.2.5";
+const MARKER: &str = ".pglink-moto-5.2.5-installed";
+/// How long one moto_server may take to answer its first request.
+const START_TIMEOUT: Duration = Duration::from_secs(30);
+/// Attempts with a fresh port when the chosen one turned out to be taken.
+const START_TRIES: usize = 3;
+
+/// A running `moto_server` on 127.0.0.1; killed on drop.
+pub struct Moto {
+    /// Base URL, e.g. `http://127.0.0.1:40123`.
+    pub endpoint: String,
+    pub port: u16,
+    /// stdout+stderr of the server; deleted on drop unless the test is panicking.
+    pub log: PathBuf,
+    child: Child,
+}
+
+impl Moto {
+    /// Installs moto if needed, then starts a fresh server and waits until it answers.
+    pub fn start() -> Moto {
+        let venv = ensure_venv();
+        let mut last_err = String::new();
+        for _ in 0..START_TRIES {
+            match spawn_and_wait(&venv) {
+                Ok(moto) => return moto,
+                Err(e) => last_err = e,
+            }
+        }
+        panic!("moto_server failed to start after {START_TRIES} tries: {last_err}");
+    }
+
+    /// Drops all mocked AWS state (`POST /moto-api/reset`).
+    pub fn reset(&self) {
+        match http(
+            self.port,
+            "POST",
+            "/moto-api/reset",
+            Duration::from_secs(10),
+        ) {
+            Ok(200) => {}
+            other => panic!("moto reset on {} failed: {other:?}", self.endpoint),
+        }
+    }
+}
+
+impl Drop for Moto {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+        if !std::thread::panicking() {
+            let _ = fs::remove_file(&self.log);
+        }
+    }
+}
+
+/// Where the venv lives: `$PGLINK_MOTO_VENV` or `<crate>/target/moto-venv`.
+fn venv_dir() -> PathBuf {
+    match std::env::var_os("PGLINK_MOTO_VENV") {
+        Some(p) if !p.is_empty() => PathBuf::from(p),
+        _ => target_dir().join("moto-venv"),
+    }
+}
+
+fn target_dir() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("target")
+}
+
+/// Returns the venv path, creating it once per machine.
+///
+/// Threads of this process wait on the `OnceLock`; other test processes wait
+/// on an exclusive `flock` of `<venv>.lock`, which the OS releases if the
+/// holder dies, so there is no stale lock to clean up. The marker file is
+/// written only after pip succeeded, so a half-done install is redone.
+fn ensure_venv() -> PathBuf {
+    static VENV: OnceLock<PathBuf> = OnceLock::new();
+    VENV.get_or_init(|| {
+        let venv = venv_dir();
+        if venv.join(MARKER).exists() {
+            return venv;
+        }
+        let parent = venv.parent().unwrap_or(Path::new("."));
+        fs::create_dir_all(parent).expect("create venv parent dir");
+        let lock_path = venv.with_extension("lock");
+        let lock = File::create(&lock_path)
+            .unwrap_or_else(|e| panic!("open {}: {e}", lock_path.display()));
+        lock.lock()
+            .unwrap_or_else(|e| panic!("lock {}: {e}", lock_path.display()));
+        if !venv.join(MARKER).exists() {
+            install(&venv);
+        }
+        drop(lock); // releases the flock
+        venv
+    })
+    .clone()
+}
+
+/// Creates the venv from scratch and pip-installs moto into it.
+fn install(venv: &Path) {
+    eprintln!(
+        "pglink tests: installing {MOTO_REQ} into {}",
+        venv.display()
+    );
+    if venv.exists() {
+        fs::remove_dir_all(venv).expect("remove half-built moto venv");
+    }
+    let python = std::env::var("PGLINK_PYTHON").unwrap_or_else(|_| "python3".into());
+    run(Command::new(&python).arg("-m").arg("venv").arg(venv));
+    run(Command::new(venv.join("bin/pip")).args([
+        "install",
+        "--disable-pip-version-check",
+        "--no-input",
+        "--quiet",
+        MOTO_REQ,
+    ]));
+    fs::write(venv.join(MARKER), MOTO_REQ).expect("write moto venv marker");
+}
+
+/// Runs a setup command, panicking with the tail of its output on failure.
+fn run(cmd: &mut Command) {
+    let out = cmd
+        .stdin(Stdio::null())
+        .output()
+        .unwrap_or_else(|e| panic!("cannot run {cmd:?}: {e}"));
+    if !out.status.success() {
+        panic!(
+            "moto venv setup failed: {cmd:?} exited with {}\n--- stderr tail ---\n{}\n--- stdout tail ---\n{}",
+            out.status,
+            tail(&String::from_utf8_lossy(&out.stderr), 40),
+            tail(&String::from_utf8_lossy(&out.stdout), 10),
+        );
+    }
+}
+
+fn tail(text: &str, lines: usize) -> String {
+    let all: Vec<&str> = text.lines().collect();
+    all[all.len().saturating_sub(lines)..].join("\n")
+}
+
+/// One start attempt on a fresh port; `Err` means "try another port".
+fn spawn_and_wait(venv: &Path) -> Result<Moto, String> {
+    let port = super::free_port();
+    let logs = target_dir().join("moto-logs");
+    fs::create_dir_all(&logs).expect("create moto log dir");
+    let log = logs.join(format!("{port}.log"));
+    let out = File::create(&log).expect("create moto log");
+    let err = out.try_clone().expect("clone moto log handle");
+    let child = Command::new(venv.join("bin/moto_server"))
+        .args(["-H", "127.0.0.1", "-p", &port.to_string()])
+        .stdin(Stdio::null())
+        .stdout(out)
+        .stderr(err)
+        .spawn()
+        .unwrap_or_else(|e| panic!("cannot spawn moto_server from {}: {e}", venv.display()));
+    // From here on `moto` owns the child, so every early return kills it.
+    let mut moto = Moto {
+        endpoint: format!("http://127.0.0.1:{port}"),
+        port,
+        log,
+        child,
+    };
+    wait_ready(&mut moto)?;
+    Ok(moto)
+}
+
+/// Polls `/moto-api/` until it answers while our child is still alive.
+fn wait_ready(moto: &mut Moto) -> Result<(), String> {
+    let deadline = Instant::now() + START_TIMEOUT;
+    loop {
+        // Checked first so another process's server on a clashing port is not mistaken for ours.
+        if let Ok(Some(status)) = moto.child.try_wait() {
+            let log = fs::read_to_string(&moto.log).unwrap_or_default();
+            return Err(format!(
+                "moto_server exited ({status}):\n{}",
+                tail(&log, 20)
+            ));
+        }
+        if http(moto.port, "GET", "/moto-api/", Duration::from_secs(2)).is_ok() {
+            if let Ok(None) = moto.child.try_wait() {
+                return Ok(());
+            }
+        }
+        if Instant::now() > deadline {
+            let log = fs::read_to_string(&moto.log).unwrap_or_default();
+            return Err(format!(
+                "moto_server on port {} not ready after {START_TIMEOUT:?}:\n{}",
+                moto.port,
+                tail(&log, 20)
+            ));
+        }
+        std::thread::sleep(Duration::from_millis(25));
+    }
+}
+
+/// Minimal HTTP/1.0 request to 127.0.0.1; returns the status code.
+fn http(port: u16, method: &str, path: &str, timeout: Duration) -> std::io::Result<u16> {
+    let addr = SocketAddr::from(([127, 0, 0, 1], port));
+    let mut stream = TcpStream::connect_timeout(&addr, Duration::from_millis(500))?;
+    stream.set_read_timeout(Some(timeout))?;
+    stream.set_write_timeout(Some(timeout))?;
+    let req =
+        format!("{method} {path} HTTP/1.0\r\nHost: 127.0.0.1:{port}\r\nContent-Length: 0\r\n\r\n");
+    stream.write_all(req.as_bytes())?;
+    // HTTP/1.0: the server closes after the response, so read to EOF.
+    let mut resp = Vec::new();
+    stream.read_to_end(&mut resp)?;
+    let head = String::from_utf8_lossy(&resp[..resp.len().min(64)]).into_owned();
+    head.strip_prefix("HTTP/1.")
+        .and_then(|rest| rest.get(2..5))
+        .and_then(|code| code.parse().ok())
+        .ok_or_else(|| std::io::Error::other(format!("not an HTTP response: {head:?}")))
+}
