@@ -1,6 +1,8 @@
 //! tracing setup: text for terminals, JSON lines for log collectors (CloudWatch Logs).
 //! Logs go to stderr so that command output on stdout stays machine-readable.
 
+use std::io::IsTerminal;
+
 use tracing_subscriber::EnvFilter;
 
 use crate::config::LogFormat;
@@ -15,6 +17,7 @@ pub fn init(format: LogFormat, level: &str) {
     let builder = tracing_subscriber::fmt()
         .with_env_filter(filter)
         .with_writer(std::io::stderr)
+        .with_ansi(std::io::stderr().is_terminal())
         .with_target(false);
     let result = match format {
         LogFormat::Text => builder.try_init(),

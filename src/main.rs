@@ -9,7 +9,11 @@ use pglink::commands::{self, Exit};
 use pglink::config::{LogFormat, CONFIG_ENV};
 
 #[derive(Parser, Debug)]
-#[command(name = "pglink", version, about = "Keeps a Postgres database reachable over AWS PrivateLink")]
+#[command(
+    name = "pglink",
+    version,
+    about = "Keeps a Postgres database reachable over AWS PrivateLink"
+)]
 struct Cli {
     /// Log format; overrides [log] format.
     #[arg(long, global = true, value_enum)]
@@ -75,7 +79,9 @@ fn main() -> ExitCode {
     });
     let exit = match cli.command {
         Command::Run { config } => commands::run(config.config, log_format),
-        Command::Sync { config, dry_run } => commands::sync_once(config.config, log_format, dry_run),
+        Command::Sync { config, dry_run } => {
+            commands::sync_once(config.config, log_format, dry_run)
+        }
         Command::Plan { config, output } => {
             commands::plan(config.config, log_format, output == OutputArg::Json)
         }

@@ -51,7 +51,10 @@ pub fn next_delay(
     let base = match failure {
         Some(e) if !e.is_dns() => {
             let factor = 2u32.saturating_pow(consecutive_failures.min(16));
-            interval.saturating_mul(factor).min(max_backoff).max(interval)
+            interval
+                .saturating_mul(factor)
+                .min(max_backoff)
+                .max(interval)
         }
         _ => interval,
     };
@@ -82,8 +85,11 @@ pub async fn run<G, R, D>(
     }
 }
 
-async fn target_loop<G, R, D>(syncer: Syncer<G, R, D>, board: StatusBoard, shutdown: CancellationToken)
-where
+async fn target_loop<G, R, D>(
+    syncer: Syncer<G, R, D>,
+    board: StatusBoard,
+    shutdown: CancellationToken,
+) where
     G: TargetGroups,
     R: Resolve,
     D: Discover,
@@ -103,7 +109,11 @@ where
                 break;
             }
         };
-        failures = if outcome.is_ok() { 0 } else { failures.saturating_add(1) };
+        failures = if outcome.is_ok() {
+            0
+        } else {
+            failures.saturating_add(1)
+        };
         record(&board, &name, &outcome, failures);
         log_outcome(&outcome, failures);
         let delay = next_delay(

@@ -22,8 +22,20 @@ fn ip(s: &str) -> IpAddr {
 /// the instance name's A record.
 fn point(dns: &TestDns, host: &str, addr: &str) {
     let instance = format!("ip-{}.instances.test", addr.replace('.', "-"));
-    dns.set(&instance, Behaviour::Addresses { ips: vec![ip(addr)], ttl: 1 });
-    dns.set(host, Behaviour::Cname { target: instance, ttl: 1 });
+    dns.set(
+        &instance,
+        Behaviour::Addresses {
+            ips: vec![ip(addr)],
+            ttl: 1,
+        },
+    );
+    dns.set(
+        host,
+        Behaviour::Cname {
+            target: instance,
+            ttl: 1,
+        },
+    );
 }
 
 struct World {
@@ -61,7 +73,11 @@ impl World {
     }
 
     fn watch(&self, arn: &str) -> Watcher {
-        Watcher::start(self.clients.elb.clone(), arn.to_string(), Duration::from_millis(40))
+        Watcher::start(
+            self.clients.elb.clone(),
+            arn.to_string(),
+            Duration::from_millis(40),
+        )
     }
 }
 
@@ -79,11 +95,313 @@ async fn registers_then_follows_failovers_without_emptying_the_group() {
         watch.wait_for(&set(&[&format!("{to}:5432")]), LIMIT).await;
         let t = watch.transitions();
         let both = set(&[&format!("{from}:5432"), &format!("{to}:5432")]);
-        assert!(t.contains(&both), "new target was not added before the old one left: {t:?}");
+        assert!(
+            t.contains(&both),
+            "new target was not added before the old one left: {t:?}"
+        );
     }
-    assert!(watch.never_emptied(), "group was empty at some point: {:?}", watch.transitions());
+    assert!(
+        watch.never_emptied(),
+        "group was empty at some point: {:?}",
+        watch.transitions()
+    );
     let logs = daemon.logs();
-    assert!(logs.contains("registered targets") && logs.contains("deregistered targets"), "{logs}");
+    assert!(
+        logs.contains("registered targets") && logs.contains("deregistered targets"),
+        "{logs}"
+    );
     let (status, took) = daemon.terminate(Duration::from_secs(10));
-    assert_eq!(status.and_then(|s| s.code()), Some(0), "exit after {took:?}\n{}", daemon.logs());
+    assert_eq!(
+        status.and_then(|s| s.code()),
+        Some(0),
+        "exit after {took:?}\n{}",
+        daemon.logs()
+    );
+}
+
+/// Waits until the DNS server has answered `n` more queries for `host`, so a test can
+/// change the answer between two passes of the daemon.
+async fn passes(dns: &TestDns, host: &str, n: u64) {
+    let start = dns.queries_for(host);
+    fixture::eventually(LIMIT, "daemon passes", || {
+        dns.queries_for(host) >= start + n
+    })
+    .await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn flapping_answers_never_remove_the_address_that_comes_back() {
+    let w = world().await;
+    let arn = w.group("pglink-flap", true).await;
+    point(&w.dns, HOST, "10.0.1.10");
+    let watch = w.watch(&arn);
+    let _daemon = w.daemon(&[TargetEntry::endpoint("flap", HOST, &arn)]);
+    watch.wait_for(&set(&["10.0.1.10:5432"]), LIMIT).await;
+
+    // A, B, A, B, ... one answer per pass: neither is ever missing from two answers in a row.
+    for i in 0..8 {
+        point(
+            &w.dns,
+            HOST,
+            if i % 2 == 0 { "10.0.2.20" } else { "10.0.1.10" },
+        );
+        passes(&w.dns, HOST, 1).await;
+    }
+    point(&w.dns, HOST, "10.0.1.10");
+    watch.wait_for(&set(&["10.0.1.10:5432"]), LIMIT).await;
+    let transitions = watch.transitions();
+    assert!(
+        transitions
+            .iter()
+            .skip(1)
+            .all(|s| s.contains("10.0.1.10:5432")),
+        "the returning address was removed while flapping: {transitions:?}"
+    );
+    assert!(
+        transitions.contains(&set(&["10.0.1.10:5432", "10.0.2.20:5432"])),
+        "{transitions:?}"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn failed_or_empty_answers_change_nothing() {
+    let w = world().await;
+    let arn = w.group("pglink-dnsfail", true).await;
+    point(&w.dns, HOST, "10.0.1.10");
+    let watch = w.watch(&arn);
+    let daemon = w.daemon(&[TargetEntry::endpoint("dnsfail", HOST, &arn)]);
+    watch.wait_for(&set(&["10.0.1.10:5432"]), LIMIT).await;
+
+    let failures = [
+        Behaviour::NxDomain,
+        Behaviour::ServFail,
+        Behaviour::Refused,
+        Behaviour::Empty,
+        Behaviour::Drop,
+        Behaviour::Cname {
+            target: "missing.instances.test".into(),
+            ttl: 1,
+        },
+    ];
+    for behaviour in failures {
+        w.dns.set(HOST, behaviour.clone());
+        passes(&w.dns, HOST, 4).await;
+        assert_eq!(
+            watch.latest(),
+            set(&["10.0.1.10:5432"]),
+            "changed after {behaviour:?}"
+        );
+    }
+    assert_eq!(
+        watch.transitions(),
+        vec![set(&[]), set(&["10.0.1.10:5432"])]
+    );
+    // And it still follows DNS once answers are good again.
+    point(&w.dns, HOST, "10.0.2.20");
+    watch.wait_for(&set(&["10.0.2.20:5432"]), LIMIT).await;
+    let logs = daemon.logs();
+    assert!(logs.contains("sync pass failed"), "{logs}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn untagged_group_is_refused_and_adopted_only_when_asked() {
+    let w = world().await;
+    let refused = w.group("not-ours", false).await;
+    let adopted = w.group("adopt-me", false).await;
+    point(&w.dns, HOST, "10.0.1.10");
+    let mut adopt = TargetEntry::endpoint("adopted", HOST, &adopted);
+    adopt.extra = "adopt = true".into();
+    let daemon = w.daemon(&[TargetEntry::endpoint("refused", HOST, &refused), adopt]);
+
+    let watch = w.watch(&adopted);
+    watch.wait_for(&set(&["10.0.1.10:5432"]), LIMIT).await;
+    passes(&w.dns, HOST, 5).await;
+    assert!(fixture::registered(&w.clients.elb, &refused)
+        .await
+        .is_empty());
+    let logs = daemon.logs();
+    assert!(logs.contains("not managed by pglink"), "{logs}");
+    let tags = w
+        .clients
+        .elb
+        .describe_tags()
+        .resource_arns(&adopted)
+        .send()
+        .await
+        .unwrap();
+    let tags: Vec<_> = tags.tag_descriptions()[0]
+        .tags()
+        .iter()
+        .map(|t| (t.key().unwrap(), t.value().unwrap()))
+        .collect();
+    assert!(tags.contains(&("pglink:managed-by", "pglink")), "{tags:?}");
+    let tags = w
+        .clients
+        .elb
+        .describe_tags()
+        .resource_arns(&refused)
+        .send()
+        .await
+        .unwrap();
+    assert!(
+        tags.tag_descriptions().iter().all(|d| d.tags().is_empty()),
+        "refused group was tagged"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn out_of_vpc_address_is_registered_with_availability_zone_all() {
+    let w = world().await;
+    let proxy = support::proxy::Proxy::start_blocking(&w.endpoint);
+    let onprem = w.group("pglink-onprem", true).await;
+    let invpc = w.group("pglink-invpc", true).await;
+    w.dns.set(
+        "onprem.db.test",
+        Behaviour::Addresses {
+            ips: vec![ip("192.168.50.10")],
+            ttl: 1,
+        },
+    );
+    w.dns.set(
+        "invpc.db.test",
+        Behaviour::Addresses {
+            ips: vec![ip("10.0.1.10")],
+            ttl: 1,
+        },
+    );
+    let text = fixture::config_text(
+        &proxy.endpoint,
+        w.dns.addr,
+        "200ms",
+        &[
+            TargetEntry::endpoint("onprem", "onprem.db.test", &onprem),
+            TargetEntry::endpoint("invpc", "invpc.db.test", &invpc),
+        ],
+    );
+    let _daemon = Daemon::start(BIN, &fixture::write_config(w.dir.path(), &text), &[]);
+    w.watch(&onprem)
+        .wait_for(&set(&["192.168.50.10:5432"]), LIMIT)
+        .await;
+    w.watch(&invpc)
+        .wait_for(&set(&["10.0.1.10:5432"]), LIMIT)
+        .await;
+
+    let registers: Vec<String> = proxy
+        .requests()
+        .into_iter()
+        .filter(|r| r.action.as_deref() == Some("RegisterTargets"))
+        .map(|r| r.body)
+        .collect();
+    let body_for = |ip: &str| {
+        registers
+            .iter()
+            .find(|b| b.contains(ip))
+            .cloned()
+            .unwrap_or_default()
+    };
+    let onprem_body = body_for("192.168.50.10");
+    assert!(
+        onprem_body.contains("Targets.member.1.AvailabilityZone=all"),
+        "{onprem_body}"
+    );
+    assert!(
+        onprem_body.contains("Targets.member.1.Port=5432"),
+        "{onprem_body}"
+    );
+    let invpc_body = body_for("10.0.1.10");
+    assert!(!invpc_body.contains("AvailabilityZone"), "{invpc_body}");
+    assert!(
+        invpc_body.contains("Targets.member.1.Port=5432"),
+        "{invpc_body}"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_target_with_broken_dns_does_not_hold_back_another_failover() {
+    let w = world().await;
+    let good = w.group("pglink-good", true).await;
+    let bad = w.group("pglink-bad", true).await;
+    point(&w.dns, "good.db.test", "10.0.1.10");
+    point(&w.dns, "bad.db.test", "10.0.1.30");
+    let (good_watch, bad_watch) = (w.watch(&good), w.watch(&bad));
+    let _daemon = w.daemon(&[
+        TargetEntry::endpoint("good", "good.db.test", &good),
+        TargetEntry::endpoint("bad", "bad.db.test", &bad),
+    ]);
+    good_watch.wait_for(&set(&["10.0.1.10:5432"]), LIMIT).await;
+    bad_watch.wait_for(&set(&["10.0.1.30:5432"]), LIMIT).await;
+
+    w.dns.set("bad.db.test", Behaviour::Drop);
+    point(&w.dns, "good.db.test", "10.0.2.20");
+    good_watch.wait_for(&set(&["10.0.2.20:5432"]), LIMIT).await;
+    passes(&w.dns, "bad.db.test", 3).await;
+    assert_eq!(
+        bad_watch.transitions(),
+        vec![set(&[]), set(&["10.0.1.30:5432"])]
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sigterm_and_sigint_stop_the_daemon_with_exit_code_zero() {
+    let w = world().await;
+    let arn = w.group("pglink-stop", true).await;
+    point(&w.dns, HOST, "10.0.1.10");
+    for signal in ["TERM", "INT"] {
+        let mut daemon = w.daemon(&[TargetEntry::endpoint("stop", HOST, &arn)]);
+        passes(&w.dns, HOST, 3).await;
+        // Stop while the daemon waits on a silent nameserver: the pass in flight is bounded.
+        w.dns.set(HOST, Behaviour::Drop);
+        passes(&w.dns, HOST, 1).await;
+        daemon.signal(signal);
+        let (status, took) = daemon.wait(Duration::from_secs(10));
+        assert_eq!(
+            status.and_then(|s| s.code()),
+            Some(0),
+            "SIG{signal}: {:?}\n{}",
+            took,
+            daemon.logs()
+        );
+        assert!(took < Duration::from_secs(6), "SIG{signal} took {took:?}");
+        assert!(daemon.logs().contains("pglink daemon stopped"));
+        point(&w.dns, HOST, "10.0.1.10");
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn db_instance_endpoint_is_discovered_through_rds() {
+    let w = world().await;
+    let arn = w.group("pglink-rds", true).await;
+    let db = w
+        .clients
+        .rds
+        .create_db_instance()
+        .db_instance_identifier("analytics")
+        .engine("postgres")
+        .db_instance_class("db.t3.micro")
+        .allocated_storage(20)
+        .master_username("pglink")
+        .master_user_password("not-a-secret-1")
+        .port(5433)
+        .send()
+        .await
+        .expect("CreateDBInstance");
+    let address = db
+        .db_instance()
+        .and_then(|d| d.endpoint())
+        .and_then(|e| e.address())
+        .unwrap()
+        .to_string();
+    point(&w.dns, &address, "10.0.1.10");
+    let entry = TargetEntry {
+        name: "rds".into(),
+        source: "db_instance = \"analytics\"".into(),
+        arn: arn.clone(),
+        extra: String::new(),
+    };
+    let daemon = w.daemon(&[entry]);
+    // The port comes from RDS too.
+    w.watch(&arn)
+        .wait_for(&set(&["10.0.1.10:5433"]), LIMIT)
+        .await;
+    assert!(daemon.logs().contains("discovered the database endpoint"));
 }

@@ -14,8 +14,15 @@ pub fn check_config(path: Option<PathBuf>) -> Exit {
         Ok(text) => {
             println!("# effective configuration: defaults < file < PGLINK_* environment");
             print!("{text}");
-            eprintln!("configuration is valid: {} target(s){}", config.targets.len(),
-                if config.bootstrap.is_some() { ", bootstrap section present" } else { "" });
+            eprintln!(
+                "configuration is valid: {} target(s){}",
+                config.targets.len(),
+                if config.bootstrap.is_some() {
+                    ", bootstrap section present"
+                } else {
+                    ""
+                }
+            );
             Exit::Ok
         }
         Err(e) => Exit::BadInput(format!("could not print the configuration: {e}")),
@@ -42,6 +49,9 @@ mod tests {
     fn endpoint_credentials_are_masked() {
         let mut raw = RawConfig::default();
         raw.aws.endpoint_url = Some("http://user:secret@127.0.0.1:5000".into());
-        assert_eq!(masked(raw).aws.endpoint_url.as_deref(), Some("http://***@127.0.0.1:5000"));
+        assert_eq!(
+            masked(raw).aws.endpoint_url.as_deref(),
+            Some("http://***@127.0.0.1:5000")
+        );
     }
 }

@@ -45,10 +45,15 @@ pub(crate) fn load(path: Option<PathBuf>) -> Result<(RawConfig, Config), Exit> {
 }
 
 /// Loads the configuration, requires at least one target, and starts logging.
-pub(crate) fn load_for_sync(path: Option<PathBuf>, log_format: Option<LogFormat>) -> Result<Config, Exit> {
+pub(crate) fn load_for_sync(
+    path: Option<PathBuf>,
+    log_format: Option<LogFormat>,
+) -> Result<Config, Exit> {
     let (_, config) = load(path)?;
     if config.targets.is_empty() {
-        return Err(ConfigError::invalid("targets", "expected at least one [[targets]] entry").into());
+        return Err(
+            ConfigError::invalid("targets", "expected at least one [[targets]] entry").into(),
+        );
     }
     logging::init(log_format.unwrap_or(config.log.format), &config.log.level);
     Ok(config)
@@ -66,10 +71,15 @@ pub(crate) fn runtime() -> Result<tokio::runtime::Runtime, Exit> {
 
 /// One syncer per target, with clients for the region of its target group.
 pub(crate) async fn build_syncers(config: &Config, dry_run: bool) -> Result<Vec<RealSyncer>, Exit> {
-    let regions: BTreeSet<&str> = config.targets.iter().map(|t| t.target_group.region.as_str()).collect();
+    let regions: BTreeSet<&str> = config
+        .targets
+        .iter()
+        .map(|t| t.target_group.region.as_str())
+        .collect();
     let sdk = aws::sdk_config(&config.aws, regions.first().copied()).await;
     let clients = Clients::new(&sdk, regions.iter().copied());
-    let resolver = Arc::new(DnsResolver::new(&config.dns).map_err(|e| Exit::BadInput(format!("dns: {e}")))?);
+    let resolver =
+        Arc::new(DnsResolver::new(&config.dns).map_err(|e| Exit::BadInput(format!("dns: {e}")))?);
     let mut syncers = Vec::with_capacity(config.targets.len());
     for target in &config.targets {
         let region = clients

@@ -43,7 +43,11 @@ pub fn sync_once(path: Option<PathBuf>, log_format: Option<LogFormat>, dry_run: 
         while let Some(result) = tasks.join_next().await {
             all_ok &= matches!(result, Ok(Outcome::Converged | Outcome::DryRun));
         }
-        if all_ok { Exit::Ok } else { Exit::Failed }
+        if all_ok {
+            Exit::Ok
+        } else {
+            Exit::Failed
+        }
     })
 }
 

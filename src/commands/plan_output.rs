@@ -62,7 +62,8 @@ pub fn plan(path: Option<PathBuf>, log_format: Option<LogFormat>, json: bool) ->
         Err(exit) => return exit,
     };
     if json {
-        let doc = serde_json::json!({ "confirmations": config.sync.confirmations, "targets": views });
+        let doc =
+            serde_json::json!({ "confirmations": config.sync.confirmations, "targets": views });
         println!("{}", serde_json::to_string_pretty(&doc).unwrap_or_default());
     } else {
         print!("{}", render(&views, config.sync.confirmations));
@@ -86,15 +87,27 @@ async fn view(syncer: RealSyncer) -> TargetView {
     };
     match syncer.pass(&mut Memory::default()).await {
         Ok(r) => {
-            let d = plan::diff(&plan::desired_targets(&r.resolved.addresses, r.port), &r.registered);
+            let d = plan::diff(
+                &plan::desired_targets(&r.resolved.addresses, r.port),
+                &r.registered,
+            );
             v.hostname = Some(r.hostname);
             v.port = Some(r.port);
-            v.resolved = r.resolved.addresses.iter().map(ToString::to_string).collect();
+            v.resolved = r
+                .resolved
+                .addresses
+                .iter()
+                .map(ToString::to_string)
+                .collect();
             v.ttl_seconds = Some(r.resolved.ttl.as_secs());
             v.registered = r
                 .registered
                 .iter()
-                .map(|t| RegisteredView { ip: t.key.ip.to_string(), port: t.key.port, state: t.state.as_str() })
+                .map(|t| RegisteredView {
+                    ip: t.key.ip.to_string(),
+                    port: t.key.port,
+                    state: t.state.as_str(),
+                })
                 .collect();
             v.register = d.missing.iter().map(TargetKey::to_string).collect();
             v.deregister = d.stale.iter().map(TargetKey::to_string).collect();
@@ -107,7 +120,13 @@ async fn view(syncer: RealSyncer) -> TargetView {
 
 fn render(views: &[TargetView], confirmations: u32) -> String {
     let mut out = String::new();
-    let list = |items: &[String]| if items.is_empty() { "-".to_string() } else { items.join(", ") };
+    let list = |items: &[String]| {
+        if items.is_empty() {
+            "-".to_string()
+        } else {
+            items.join(", ")
+        }
+    };
     for v in views {
         let _ = writeln!(out, "{}  ({})", v.name, v.target_group);
         if let Some(e) = &v.error {
@@ -115,20 +134,43 @@ fn render(views: &[TargetView], confirmations: u32) -> String {
             let _ = writeln!(out, "  changes:     none (nothing is planned without a usable answer and a readable group)\n");
             continue;
         }
-        let registered: Vec<String> = v.registered.iter().map(|r| format!("{}:{} {}", r.ip, r.port, r.state)).collect();
-        let _ = writeln!(out, "  hostname:    {}", v.hostname.as_deref().unwrap_or("-"));
-        let _ = writeln!(out, "  resolved:    {} (ttl {}s)", list(&v.resolved), v.ttl_seconds.unwrap_or(0));
+        let registered: Vec<String> = v
+            .registered
+            .iter()
+            .map(|r| format!("{}:{} {}", r.ip, r.port, r.state))
+            .collect();
+        let _ = writeln!(
+            out,
+            "  hostname:    {}",
+            v.hostname.as_deref().unwrap_or("-")
+        );
+        let _ = writeln!(
+            out,
+            "  resolved:    {} (ttl {}s)",
+            list(&v.resolved),
+            v.ttl_seconds.unwrap_or(0)
+        );
         let _ = writeln!(out, "  registered:  {}", list(&registered));
         let _ = writeln!(out, "  register:    {}", list(&v.register));
         let _ = writeln!(
             out,
             "  deregister:  {}{}",
             list(&v.deregister),
-            if v.deregister.is_empty() { String::new() } else {
+            if v.deregister.is_empty() {
+                String::new()
+            } else {
                 format!(" (after {confirmations} consecutive answers without it, once every new target is in)")
             }
         );
-        let _ = writeln!(out, "  status:      {}\n", if v.in_sync { "in sync" } else { "changes pending" });
+        let _ = writeln!(
+            out,
+            "  status:      {}\n",
+            if v.in_sync {
+                "in sync"
+            } else {
+                "changes pending"
+            }
+        );
     }
     out
 }

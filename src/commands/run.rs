@@ -48,7 +48,10 @@ pub async fn daemon(config: Config, shutdown: CancellationToken) -> Exit {
 /// First SIGTERM/SIGINT: stop gracefully. A second one: exit at once.
 async fn stop_on_signal(shutdown: CancellationToken) {
     use tokio::signal::unix::{signal, SignalKind};
-    let (Ok(mut term), Ok(mut int)) = (signal(SignalKind::terminate()), signal(SignalKind::interrupt())) else {
+    let (Ok(mut term), Ok(mut int)) = (
+        signal(SignalKind::terminate()),
+        signal(SignalKind::interrupt()),
+    ) else {
         warn!("could not install signal handlers; stop the daemon with SIGKILL");
         return;
     };

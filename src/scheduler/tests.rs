@@ -19,7 +19,9 @@ fn settings() -> SyncSettings {
 }
 
 fn syncer(name: &str, ips: &[&str]) -> Syncer<FakeGroups, FakeResolver, FakeDiscover> {
-    let arn = format!("arn:aws:elasticloadbalancing:us-east-1:123456789012:targetgroup/{name}/0123456789abcdef");
+    let arn = format!(
+        "arn:aws:elasticloadbalancing:us-east-1:123456789012:targetgroup/{name}/0123456789abcdef"
+    );
     Syncer {
         target: Target {
             name: name.into(),
@@ -37,11 +39,17 @@ fn syncer(name: &str, ips: &[&str]) -> Syncer<FakeGroups, FakeResolver, FakeDisc
 }
 
 fn dns_error() -> SyncError {
-    SyncError::Dns { host: "h".into(), failure: DnsFailure::Timeout }
+    SyncError::Dns {
+        host: "h".into(),
+        failure: DnsFailure::Timeout,
+    }
 }
 
 fn aws_error() -> SyncError {
-    SyncError::Aws(AwsError::Throttled { op: "RegisterTargets", code: "Throttling".into() })
+    SyncError::Aws(AwsError::Throttled {
+        op: "RegisterTargets",
+        code: "Throttling".into(),
+    })
 }
 
 #[test]
@@ -50,10 +58,18 @@ fn delays() {
     assert_eq!(next_delay(S, max, None, 0, 0.5), S);
     assert_eq!(next_delay(S, max, None, 0, 0.0), Duration::from_millis(900));
     assert!(next_delay(S, max, None, 0, 0.999) < Duration::from_millis(1100));
-    assert_eq!(next_delay(S, max, Some(&dns_error()), 7, 0.5), S, "DNS failures keep the pace");
+    assert_eq!(
+        next_delay(S, max, Some(&dns_error()), 7, 0.5),
+        S,
+        "DNS failures keep the pace"
+    );
     assert_eq!(next_delay(S, max, Some(&aws_error()), 1, 0.5), 2 * S);
     assert_eq!(next_delay(S, max, Some(&aws_error()), 3, 0.5), 8 * S);
-    assert_eq!(next_delay(S, max, Some(&aws_error()), 40, 0.5), max, "capped");
+    assert_eq!(
+        next_delay(S, max, Some(&aws_error()), 40, 0.5),
+        max,
+        "capped"
+    );
 }
 
 fn key(ip: &str) -> TargetKey {
@@ -80,8 +96,16 @@ async fn a_broken_target_does_not_hold_back_another() {
 
     let status = board.lock().unwrap().clone();
     assert!(status["good"].converged && status["good"].consecutive_failures == 0);
-    assert!(status["bad"].consecutive_failures >= 5, "{:?}", status["bad"]);
-    assert!(status["bad"].last_error.as_deref().unwrap().contains("SERVFAIL"));
+    assert!(
+        status["bad"].consecutive_failures >= 5,
+        "{:?}",
+        status["bad"]
+    );
+    assert!(status["bad"]
+        .last_error
+        .as_deref()
+        .unwrap()
+        .contains("SERVFAIL"));
 
     shutdown.cancel();
     daemon.await.unwrap();
@@ -98,7 +122,10 @@ async fn shutdown_abandons_a_stuck_pass_after_the_grace_period() {
     shutdown.cancel();
     daemon.await.unwrap();
     let waited = started.elapsed();
-    assert!(waited >= SHUTDOWN_GRACE && waited < SHUTDOWN_GRACE + S, "{waited:?}");
+    assert!(
+        waited >= SHUTDOWN_GRACE && waited < SHUTDOWN_GRACE + S,
+        "{waited:?}"
+    );
 }
 
 #[tokio::test(start_paused = true)]
@@ -114,6 +141,13 @@ async fn steady_state_resolves_once_per_interval() {
     shutdown.cancel();
     daemon.await.unwrap();
     let queries = q1 - q0;
-    assert!((45..=56).contains(&queries), "{queries} queries in 50 s at a 1 s interval");
-    assert_eq!(c1 - c0, 0, "no AWS calls in the steady state before drift_check");
+    assert!(
+        (45..=56).contains(&queries),
+        "{queries} queries in 50 s at a 1 s interval"
+    );
+    assert_eq!(
+        c1 - c0,
+        0,
+        "no AWS calls in the steady state before drift_check"
+    );
 }

@@ -57,8 +57,17 @@ pub struct Network {
 
 /// A VPC with `cidr` (a /16) and two subnets in different AZs.
 pub async fn network(ec2: &aws_sdk_ec2::Client, cidr: &str) -> Network {
-    let vpc = ec2.create_vpc().cidr_block(cidr).send().await.expect("CreateVpc");
-    let vpc_id = vpc.vpc().and_then(|v| v.vpc_id()).expect("vpc id").to_string();
+    let vpc = ec2
+        .create_vpc()
+        .cidr_block(cidr)
+        .send()
+        .await
+        .expect("CreateVpc");
+    let vpc_id = vpc
+        .vpc()
+        .and_then(|v| v.vpc_id())
+        .expect("vpc id")
+        .to_string();
     let prefix: Vec<&str> = cidr.split('.').take(2).collect();
     let mut subnet_ids = Vec::new();
     for (i, az) in ["us-east-1a", "us-east-1b"].iter().enumerate() {
@@ -71,13 +80,23 @@ pub async fn network(ec2: &aws_sdk_ec2::Client, cidr: &str) -> Network {
             .tag_specifications(
                 TagSpecification::builder()
                     .resource_type(ResourceType::Subnet)
-                    .tags(Ec2Tag::builder().key("Name").value(format!("db-{az}")).build())
+                    .tags(
+                        Ec2Tag::builder()
+                            .key("Name")
+                            .value(format!("db-{az}"))
+                            .build(),
+                    )
                     .build(),
             )
             .send()
             .await
             .expect("CreateSubnet");
-        subnet_ids.push(out.subnet().and_then(|s| s.subnet_id()).expect("subnet id").to_string());
+        subnet_ids.push(
+            out.subnet()
+                .and_then(|s| s.subnet_id())
+                .expect("subnet id")
+                .to_string(),
+        );
     }
     Network { vpc_id, subnet_ids }
 }
@@ -98,15 +117,26 @@ pub async fn target_group(
         .target_type(TargetTypeEnum::Ip);
     if owned {
         req = req
-            .tags(Tag::builder().key("pglink:managed-by").value("pglink").build())
+            .tags(
+                Tag::builder()
+                    .key("pglink:managed-by")
+                    .value("pglink")
+                    .build(),
+            )
             .tags(Tag::builder().key("pglink:name").value(name).build());
     }
     let out = req.send().await.expect("CreateTargetGroup");
-    out.target_groups()[0].target_group_arn().expect("arn").to_string()
+    out.target_groups()[0]
+        .target_group_arn()
+        .expect("arn")
+        .to_string()
 }
 
 /// The group's targets as "ip:port".
-pub async fn registered(elb: &aws_sdk_elasticloadbalancingv2::Client, arn: &str) -> BTreeSet<String> {
+pub async fn registered(
+    elb: &aws_sdk_elasticloadbalancingv2::Client,
+    arn: &str,
+) -> BTreeSet<String> {
     let out = elb
         .describe_target_health()
         .target_group_arn(arn)
@@ -145,7 +175,12 @@ impl TargetEntry {
 }
 
 /// A complete config file text for the emulator and the test DNS server.
-pub fn config_text(aws_endpoint: &str, dns: SocketAddr, interval: &str, targets: &[TargetEntry]) -> String {
+pub fn config_text(
+    aws_endpoint: &str,
+    dns: SocketAddr,
+    interval: &str,
+    targets: &[TargetEntry],
+) -> String {
     let mut text = format!(
         "[aws]\nregion = \"{REGION}\"\nendpoint_url = \"{aws_endpoint}\"\n\n\
          [dns]\nnameservers = [\"{dns}\"]\ntimeout = \"300ms\"\n\n\
@@ -216,8 +251,13 @@ impl Daemon {
 
     /// SIGTERM, then waits up to `limit` for the exit.
     pub fn terminate(&mut self, limit: Duration) -> (Option<ExitStatus>, Duration) {
-        let started = Instant::now();
         self.signal("TERM");
+        self.wait(limit)
+    }
+
+    /// Waits up to `limit` for the process to exit.
+    pub fn wait(&mut self, limit: Duration) -> (Option<ExitStatus>, Duration) {
+        let started = Instant::now();
         while started.elapsed() < limit {
             if let Some(status) = self.child.try_wait().expect("try_wait") {
                 return (Some(status), started.elapsed());
@@ -246,7 +286,11 @@ pub struct Watcher {
 }
 
 impl Watcher {
-    pub fn start(elb: aws_sdk_elasticloadbalancingv2::Client, arn: String, every: Duration) -> Watcher {
+    pub fn start(
+        elb: aws_sdk_elasticloadbalancingv2::Client,
+        arn: String,
+        every: Duration,
+    ) -> Watcher {
         let snapshots = Arc::new(Mutex::new(Vec::new()));
         let sink = snapshots.clone();
         let task = tokio::spawn(async move {
@@ -260,18 +304,34 @@ impl Watcher {
     }
 
     pub fn latest(&self) -> BTreeSet<String> {
-        self.snapshots.lock().unwrap().last().map(|(_, s)| s.clone()).unwrap_or_default()
+        self.snapshots
+            .lock()
+            .unwrap()
+            .last()
+            .map(|(_, s)| s.clone())
+            .unwrap_or_default()
     }
 
     /// Waits until the group equals `want`; returns when it was first seen so.
     pub async fn wait_for(&self, want: &BTreeSet<String>, limit: Duration) -> Instant {
         let started = Instant::now();
         loop {
-            let hit = self.snapshots.lock().unwrap().iter().rev().find(|(t, s)| *t >= started && s == want).map(|(t, _)| *t);
+            let hit = self
+                .snapshots
+                .lock()
+                .unwrap()
+                .iter()
+                .rev()
+                .find(|(t, s)| *t >= started && s == want)
+                .map(|(t, _)| *t);
             if let Some(at) = hit {
                 return at;
             }
-            assert!(started.elapsed() < limit, "group never became {want:?}; last seen {:?}", self.latest());
+            assert!(
+                started.elapsed() < limit,
+                "group never became {want:?}; last seen {:?}",
+                self.latest()
+            );
             tokio::time::sleep(Duration::from_millis(20)).await;
         }
     }
