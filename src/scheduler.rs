@@ -158,7 +158,7 @@ fn log_outcome(outcome: &Result<PassReport, SyncError>, failures: u32) {
         }
         Ok(r) => debug!(addresses = ?r.resolved.addresses, read_group = r.read_group, "in sync"),
         // Log the first failure and then every 10th, so a long outage does not flood logs.
-        Err(e) if failures == 1 || failures % 10 == 0 => {
+        Err(e) if failures == 1 || failures.is_multiple_of(10) => {
             warn!(error = %e, kind = e.kind(), consecutive_failures = failures, "sync pass failed; nothing changed")
         }
         Err(e) => debug!(error = %e, consecutive_failures = failures, "sync pass failed"),

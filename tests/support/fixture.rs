@@ -279,9 +279,12 @@ impl Drop for Daemon {
     }
 }
 
+/// A group's contents at one moment.
+pub type Snapshot = (Instant, BTreeSet<String>);
+
 /// Records a group's contents every `every`, so tests can check what held at all times.
 pub struct Watcher {
-    pub snapshots: Arc<Mutex<Vec<(Instant, BTreeSet<String>)>>>,
+    pub snapshots: Arc<Mutex<Vec<Snapshot>>>,
     task: tokio::task::JoinHandle<()>,
 }
 

@@ -1,0 +1,158 @@
+//! `pglink sync`, `plan` and `check-config` as a user runs them: exit codes, output, and
+//! what they do (or do not do) to the target group in the emulator.
+
+mod support;
+
+use std::net::IpAddr;
+use std::process::Output;
+
+use support::dns::{Behaviour, TestDns};
+use support::fixture::{self, set, Clients, TargetEntry};
+use support::moto::Moto;
+
+const BIN: &str = env!("CARGO_BIN_EXE_pglink");
+const HOST: &str = "orders.c9akciq32.us-east-1.rds.amazonaws.com";
+
+fn ip(s: &str) -> IpAddr {
+    s.parse().unwrap()
+}
+
+fn answer(dns: &TestDns, addr: &str) {
+    dns.set(HOST, Behaviour::Addresses { ips: vec![ip(addr)], ttl: 1 });
+}
+
+fn pglink(args: &[&str]) -> Output {
+    fixture::pglink(BIN, args).output().expect("run pglink")
+}
+
+fn text(out: &Output) -> String {
+    format!("{}{}", String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr))
+}
+
+struct Setup {
+    _moto: Moto,
+    dns: TestDns,
+    clients: Clients,
+    arn: String,
+    _dir: tempfile::TempDir,
+    config: String,
+}
+
+async fn setup() -> Setup {
+    let moto = Moto::start();
+    let clients = Clients::new(&moto.endpoint).await;
+    let net = fixture::network(&clients.ec2, "10.0.0.0/16").await;
+    let arn = fixture::target_group(&clients.elb, &net.vpc_id, "pglink-orders", true).await;
+    let dns = TestDns::start();
+    let dir = tempfile::tempdir().unwrap();
+    let text = fixture::config_text(&moto.endpoint, dns.addr, "100ms", &[TargetEntry::endpoint("orders", HOST, &arn)]);
+    let config = fixture::write_config(dir.path(), &text).to_str().unwrap().to_string();
+    Setup { _moto: moto, dns, clients, arn, _dir: dir, config }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sync_converges_in_one_run_and_reports_failures_with_exit_1() {
+    let s = setup().await;
+    answer(&s.dns, "10.0.1.10");
+    let out = pglink(&["sync", "-c", &s.config]);
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out));
+    assert_eq!(fixture::registered(&s.clients.elb, &s.arn).await, set(&["10.0.1.10:5432"]));
+
+    // A failover is finished in one run: the new target in, then the old one out.
+    answer(&s.dns, "10.0.2.20");
+    let out = pglink(&["sync", "-c", &s.config]);
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out));
+    assert_eq!(fixture::registered(&s.clients.elb, &s.arn).await, set(&["10.0.2.20:5432"]));
+
+    // --dry-run logs the change and makes none.
+    answer(&s.dns, "10.0.3.30");
+    let out = pglink(&["sync", "-c", &s.config, "--dry-run"]);
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out));
+    assert!(text(&out).contains("would register"), "{}", text(&out));
+    assert_eq!(fixture::registered(&s.clients.elb, &s.arn).await, set(&["10.0.2.20:5432"]));
+
+    s.dns.set(HOST, Behaviour::ServFail);
+    let out = pglink(&["sync", "-c", &s.config]);
+    assert_eq!(out.status.code(), Some(1), "{}", text(&out));
+    assert!(text(&out).contains("SERVFAIL"), "{}", text(&out));
+    assert_eq!(fixture::registered(&s.clients.elb, &s.arn).await, set(&["10.0.2.20:5432"]));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn plan_shows_the_changes_and_makes_none() {
+    let s = setup().await;
+    answer(&s.dns, "10.0.1.10");
+    assert_eq!(pglink(&["sync", "-c", &s.config]).status.code(), Some(0));
+    answer(&s.dns, "10.0.2.20");
+
+    let out = pglink(&["plan", "-c", &s.config, "--output", "json"]);
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out));
+    let doc: serde_json::Value = serde_json::from_slice(&out.stdout).expect("plan --output json is JSON");
+    let t = &doc["targets"][0];
+    assert_eq!(t["name"], "orders");
+    assert_eq!(t["resolved"], serde_json::json!(["10.0.2.20"]));
+    assert_eq!(t["registered"][0]["ip"], "10.0.1.10");
+    assert_eq!(t["register"], serde_json::json!(["10.0.2.20:5432"]));
+    assert_eq!(t["deregister"], serde_json::json!(["10.0.1.10:5432"]));
+    assert_eq!(t["in_sync"], false);
+
+    let out = pglink(&["plan", "-c", &s.config]);
+    let human = String::from_utf8_lossy(&out.stdout).to_string();
+    assert!(human.contains("register:    10.0.2.20:5432") && human.contains("changes pending"), "{human}");
+    assert_eq!(fixture::registered(&s.clients.elb, &s.arn).await, set(&["10.0.1.10:5432"]), "plan changed the group");
+
+    s.dns.set(HOST, Behaviour::NxDomain);
+    let out = pglink(&["plan", "-c", &s.config, "--output", "json"]);
+    let doc: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert!(doc["targets"][0]["error"].as_str().unwrap().contains("NXDOMAIN"), "{doc}");
+}
+
+#[test]
+fn check_config_prints_the_effective_configuration() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("c.toml");
+    let arn = "arn:aws:elasticloadbalancing:us-east-1:123456789012:targetgroup/pglink-x/0123456789abcdef";
+    std::fs::write(&path, format!("[[targets]]\nname = \"x\"\nendpoint = \"x.example.com\"\ntarget_group = \"{arn}\"\n")).unwrap();
+    let out = fixture::pglink(BIN, &["check-config"])
+        .env("PGLINK_CONFIG", &path)
+        .env("PGLINK_SYNC__INTERVAL", "3s")
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out));
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(stdout.contains("interval = \"3s\""), "{stdout}");
+    assert!(stdout.contains("drift_check = \"60s\""), "{stdout}");
+    let reparsed: toml::Value = toml::from_str(&stdout).expect("output is TOML");
+    assert_eq!(reparsed["targets"][0]["name"].as_str(), Some("x"));
+}
+
+#[test]
+fn bad_input_exits_2_with_one_line_naming_the_problem() {
+    let dir = tempfile::tempdir().unwrap();
+    let bad = dir.path().join("bad.toml");
+    std::fs::write(&bad, "[sync]\ninterval = \"soon\"\n").unwrap();
+    let empty = dir.path().join("empty.toml");
+    std::fs::write(&empty, "").unwrap();
+    let bad = bad.to_str().unwrap();
+    let empty = empty.to_str().unwrap();
+    let cases: Vec<(Vec<&str>, &str)> = vec![
+        (vec!["check-config", "-c", bad], "sync.interval"),
+        (vec!["sync", "-c", bad], "sync.interval"),
+        (vec!["run", "-c", "/nonexistent.toml"], "/nonexistent.toml"),
+        (vec!["plan", "-c", empty], "targets"),
+        (vec!["run"], "PGLINK_CONFIG"),
+        (vec!["plan", "-c", empty, "--output", "yaml"], "--output"),
+        (vec!["sync", "--dry-rum"], "--dry-rum"),
+        (vec!["frobnicate"], "frobnicate"),
+    ];
+    for (args, needle) in cases {
+        let out = pglink(&args);
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(out.status.code(), Some(2), "{args:?}: {stderr}");
+        assert!(stderr.contains(needle), "{args:?}: expected {needle:?} in {stderr}");
+        assert!(!stderr.contains("panicked"), "{args:?}: {stderr}");
+        if args[0] != "frobnicate" && !args.iter().any(|a| a.starts_with("--")) {
+            assert_eq!(stderr.trim().lines().count(), 1, "{args:?}: not one line: {stderr}");
+        }
+    }
+}
