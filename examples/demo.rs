@@ -28,8 +28,20 @@ const LIMIT: Duration = Duration::from_secs(30);
 fn point(dns: &TestDns, addr: &str) {
     let ip: IpAddr = addr.parse().expect("ip");
     let instance = format!("ip-{}.instances.test", addr.replace('.', "-"));
-    dns.set(&instance, Behaviour::Addresses { ips: vec![ip], ttl: 1 });
-    dns.set(HOST, Behaviour::Cname { target: instance, ttl: 1 });
+    dns.set(
+        &instance,
+        Behaviour::Addresses {
+            ips: vec![ip],
+            ttl: 1,
+        },
+    );
+    dns.set(
+        HOST,
+        Behaviour::Cname {
+            target: instance,
+            ttl: 1,
+        },
+    );
 }
 
 #[tokio::main]
@@ -42,7 +54,11 @@ async fn main() {
     let moto = Moto::start();
     let dns = TestDns::start();
     let clients = Clients::new(&moto.endpoint).await;
-    println!("  moto server      {}   (started in {:.1?})", moto.endpoint, started.elapsed());
+    println!(
+        "  moto server      {}   (started in {:.1?})",
+        moto.endpoint,
+        started.elapsed()
+    );
     println!("  DNS server       {}", dns.addr);
 
     let net = fixture::network(&clients.ec2, "10.0.0.0/16").await;
@@ -57,25 +73,44 @@ async fn main() {
         .send()
         .await
         .expect("CreateLoadBalancer");
-    let nlb_arn = nlb.load_balancers()[0].load_balancer_arn().expect("nlb arn").to_string();
+    let nlb_arn = nlb.load_balancers()[0]
+        .load_balancer_arn()
+        .expect("nlb arn")
+        .to_string();
     clients
         .elb
         .create_listener()
         .load_balancer_arn(&nlb_arn)
         .protocol(ProtocolEnum::Tcp)
         .port(5432)
-        .default_actions(Action::builder().r#type(ActionTypeEnum::Forward).target_group_arn(&arn).build())
+        .default_actions(
+            Action::builder()
+                .r#type(ActionTypeEnum::Forward)
+                .target_group_arn(&arn)
+                .build(),
+        )
         .send()
         .await
         .expect("CreateListener");
-    println!("  VPC              {} with subnets {}", net.vpc_id, net.subnet_ids.join(", "));
+    println!(
+        "  VPC              {} with subnets {}",
+        net.vpc_id,
+        net.subnet_ids.join(", ")
+    );
     println!("  internal NLB     {nlb_arn}");
     println!("  target group     {arn}\n");
 
     point(&dns, "10.0.1.10");
     let dir = tempfile::tempdir().expect("tempdir");
-    let mut text = fixture::config_text(&moto.endpoint, dns.addr, "1s", &[TargetEntry::endpoint("analytics", HOST, &arn)]);
-    text = text.replace("drift_check = \"10s\"", "drift_check = \"60s\"").replace("info,pglink=debug", "info");
+    let mut text = fixture::config_text(
+        &moto.endpoint,
+        dns.addr,
+        "1s",
+        &[TargetEntry::endpoint("analytics", HOST, &arn)],
+    );
+    text = text
+        .replace("drift_check = \"10s\"", "drift_check = \"60s\"")
+        .replace("info,pglink=debug", "info");
     let path = fixture::write_config(dir.path(), &text);
     println!("config ({}):\n{}", path.display(), indent(&text));
 
@@ -89,7 +124,11 @@ async fn main() {
     let first = t0.elapsed();
 
     let mut rows = Vec::new();
-    for (from, to) in [("10.0.1.10", "10.0.2.20"), ("10.0.2.20", "10.0.3.30"), ("10.0.3.30", "10.0.1.10")] {
+    for (from, to) in [
+        ("10.0.1.10", "10.0.2.20"),
+        ("10.0.2.20", "10.0.3.30"),
+        ("10.0.3.30", "10.0.1.10"),
+    ] {
         tokio::time::sleep(Duration::from_secs(2)).await;
         println!("\n>>> failover: {HOST} now resolves to {to} (was {from})");
         let changed = Instant::now();
@@ -109,18 +148,35 @@ async fn main() {
     for (i, (from, to, new_in, old_out, overlap)) in rows.iter().enumerate() {
         println!(
             "{:<9} {:<11} {:<11} {:>17.2?}  {:>14.2?}  {}",
-            i + 1, from, to, new_in, old_out, if *overlap { "yes" } else { "NO" }
+            i + 1,
+            from,
+            to,
+            new_in,
+            old_out,
+            if *overlap { "yes" } else { "NO" }
         );
     }
-    println!("\ngroup ever empty after the first registration: {}", if watch.never_emptied() { "no" } else { "YES" });
+    println!(
+        "\ngroup ever empty after the first registration: {}",
+        if watch.never_emptied() { "no" } else { "YES" }
+    );
     println!("(times are from the DNS change, seen by polling the emulator every 20 ms; interval 1 s, TTL 1 s.");
     println!(" On AWS the NLB then needs its own registration and health checks before it routes to the new IP.)");
 }
 
-async fn wait_until(watch: &Watcher, pred: impl Fn(&std::collections::BTreeSet<String>) -> bool) -> Instant {
+async fn wait_until(
+    watch: &Watcher,
+    pred: impl Fn(&std::collections::BTreeSet<String>) -> bool,
+) -> Instant {
     let started = Instant::now();
     loop {
-        if let Some((at, _)) = watch.snapshots.lock().unwrap().iter().find(|(t, s)| *t >= started && pred(s)) {
+        if let Some((at, _)) = watch
+            .snapshots
+            .lock()
+            .unwrap()
+            .iter()
+            .find(|(t, s)| *t >= started && pred(s))
+        {
             return *at;
         }
         assert!(started.elapsed() < LIMIT, "timed out");

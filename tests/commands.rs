@@ -18,7 +18,13 @@ fn ip(s: &str) -> IpAddr {
 }
 
 fn answer(dns: &TestDns, addr: &str) {
-    dns.set(HOST, Behaviour::Addresses { ips: vec![ip(addr)], ttl: 1 });
+    dns.set(
+        HOST,
+        Behaviour::Addresses {
+            ips: vec![ip(addr)],
+            ttl: 1,
+        },
+    );
 }
 
 fn pglink(args: &[&str]) -> Output {
@@ -26,7 +32,11 @@ fn pglink(args: &[&str]) -> Output {
 }
 
 fn text(out: &Output) -> String {
-    format!("{}{}", String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr))
+    format!(
+        "{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    )
 }
 
 struct Setup {
@@ -45,9 +55,24 @@ async fn setup() -> Setup {
     let arn = fixture::target_group(&clients.elb, &net.vpc_id, "pglink-orders", true).await;
     let dns = TestDns::start();
     let dir = tempfile::tempdir().unwrap();
-    let text = fixture::config_text(&moto.endpoint, dns.addr, "100ms", &[TargetEntry::endpoint("orders", HOST, &arn)]);
-    let config = fixture::write_config(dir.path(), &text).to_str().unwrap().to_string();
-    Setup { _moto: moto, dns, clients, arn, _dir: dir, config }
+    let text = fixture::config_text(
+        &moto.endpoint,
+        dns.addr,
+        "100ms",
+        &[TargetEntry::endpoint("orders", HOST, &arn)],
+    );
+    let config = fixture::write_config(dir.path(), &text)
+        .to_str()
+        .unwrap()
+        .to_string();
+    Setup {
+        _moto: moto,
+        dns,
+        clients,
+        arn,
+        _dir: dir,
+        config,
+    }
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -56,26 +81,38 @@ async fn sync_converges_in_one_run_and_reports_failures_with_exit_1() {
     answer(&s.dns, "10.0.1.10");
     let out = pglink(&["sync", "-c", &s.config]);
     assert_eq!(out.status.code(), Some(0), "{}", text(&out));
-    assert_eq!(fixture::registered(&s.clients.elb, &s.arn).await, set(&["10.0.1.10:5432"]));
+    assert_eq!(
+        fixture::registered(&s.clients.elb, &s.arn).await,
+        set(&["10.0.1.10:5432"])
+    );
 
     // A failover is finished in one run: the new target in, then the old one out.
     answer(&s.dns, "10.0.2.20");
     let out = pglink(&["sync", "-c", &s.config]);
     assert_eq!(out.status.code(), Some(0), "{}", text(&out));
-    assert_eq!(fixture::registered(&s.clients.elb, &s.arn).await, set(&["10.0.2.20:5432"]));
+    assert_eq!(
+        fixture::registered(&s.clients.elb, &s.arn).await,
+        set(&["10.0.2.20:5432"])
+    );
 
     // --dry-run logs the change and makes none.
     answer(&s.dns, "10.0.3.30");
     let out = pglink(&["sync", "-c", &s.config, "--dry-run"]);
     assert_eq!(out.status.code(), Some(0), "{}", text(&out));
     assert!(text(&out).contains("would register"), "{}", text(&out));
-    assert_eq!(fixture::registered(&s.clients.elb, &s.arn).await, set(&["10.0.2.20:5432"]));
+    assert_eq!(
+        fixture::registered(&s.clients.elb, &s.arn).await,
+        set(&["10.0.2.20:5432"])
+    );
 
     s.dns.set(HOST, Behaviour::ServFail);
     let out = pglink(&["sync", "-c", &s.config]);
     assert_eq!(out.status.code(), Some(1), "{}", text(&out));
     assert!(text(&out).contains("SERVFAIL"), "{}", text(&out));
-    assert_eq!(fixture::registered(&s.clients.elb, &s.arn).await, set(&["10.0.2.20:5432"]));
+    assert_eq!(
+        fixture::registered(&s.clients.elb, &s.arn).await,
+        set(&["10.0.2.20:5432"])
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -87,7 +124,8 @@ async fn plan_shows_the_changes_and_makes_none() {
 
     let out = pglink(&["plan", "-c", &s.config, "--output", "json"]);
     assert_eq!(out.status.code(), Some(0), "{}", text(&out));
-    let doc: serde_json::Value = serde_json::from_slice(&out.stdout).expect("plan --output json is JSON");
+    let doc: serde_json::Value =
+        serde_json::from_slice(&out.stdout).expect("plan --output json is JSON");
     let t = &doc["targets"][0];
     assert_eq!(t["name"], "orders");
     assert_eq!(t["resolved"], serde_json::json!(["10.0.2.20"]));
@@ -98,21 +136,41 @@ async fn plan_shows_the_changes_and_makes_none() {
 
     let out = pglink(&["plan", "-c", &s.config]);
     let human = String::from_utf8_lossy(&out.stdout).to_string();
-    assert!(human.contains("register:    10.0.2.20:5432") && human.contains("changes pending"), "{human}");
-    assert_eq!(fixture::registered(&s.clients.elb, &s.arn).await, set(&["10.0.1.10:5432"]), "plan changed the group");
+    assert!(
+        human.contains("register:    10.0.2.20:5432") && human.contains("changes pending"),
+        "{human}"
+    );
+    assert_eq!(
+        fixture::registered(&s.clients.elb, &s.arn).await,
+        set(&["10.0.1.10:5432"]),
+        "plan changed the group"
+    );
 
     s.dns.set(HOST, Behaviour::NxDomain);
     let out = pglink(&["plan", "-c", &s.config, "--output", "json"]);
     let doc: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
-    assert!(doc["targets"][0]["error"].as_str().unwrap().contains("NXDOMAIN"), "{doc}");
+    assert!(
+        doc["targets"][0]["error"]
+            .as_str()
+            .unwrap()
+            .contains("NXDOMAIN"),
+        "{doc}"
+    );
 }
 
 #[test]
 fn check_config_prints_the_effective_configuration() {
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("c.toml");
-    let arn = "arn:aws:elasticloadbalancing:us-east-1:123456789012:targetgroup/pglink-x/0123456789abcdef";
-    std::fs::write(&path, format!("[[targets]]\nname = \"x\"\nendpoint = \"x.example.com\"\ntarget_group = \"{arn}\"\n")).unwrap();
+    let arn =
+        "arn:aws:elasticloadbalancing:us-east-1:123456789012:targetgroup/pglink-x/0123456789abcdef";
+    std::fs::write(
+        &path,
+        format!(
+            "[[targets]]\nname = \"x\"\nendpoint = \"x.example.com\"\ntarget_group = \"{arn}\"\n"
+        ),
+    )
+    .unwrap();
     let out = fixture::pglink(BIN, &["check-config"])
         .env("PGLINK_CONFIG", &path)
         .env("PGLINK_SYNC__INTERVAL", "3s")
@@ -149,10 +207,39 @@ fn bad_input_exits_2_with_one_line_naming_the_problem() {
         let out = pglink(&args);
         let stderr = String::from_utf8_lossy(&out.stderr);
         assert_eq!(out.status.code(), Some(2), "{args:?}: {stderr}");
-        assert!(stderr.contains(needle), "{args:?}: expected {needle:?} in {stderr}");
+        assert!(
+            stderr.contains(needle),
+            "{args:?}: expected {needle:?} in {stderr}"
+        );
         assert!(!stderr.contains("panicked"), "{args:?}: {stderr}");
         if args[0] != "frobnicate" && !args.iter().any(|a| a.starts_with("--")) {
-            assert_eq!(stderr.trim().lines().count(), 1, "{args:?}: not one line: {stderr}");
+            assert_eq!(
+                stderr.trim().lines().count(),
+                1,
+                "{args:?}: not one line: {stderr}"
+            );
         }
     }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn json_logs_carry_one_line_per_change() {
+    let s = setup().await;
+    answer(&s.dns, "10.0.1.10");
+    let out = pglink(&["--log-format", "json", "sync", "-c", &s.config]);
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out));
+    let lines: Vec<serde_json::Value> = String::from_utf8_lossy(&out.stderr)
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap_or_else(|e| panic!("not JSON ({e}): {l}")))
+        .collect();
+    let change = lines
+        .iter()
+        .find(|l| l["message"] == "target change")
+        .unwrap_or_else(|| panic!("no change line in {lines:?}"));
+    assert_eq!(change["action"], "registering");
+    assert_eq!(change["ip"], "10.0.1.10");
+    assert_eq!(change["port"], 5432);
+    assert_eq!(change["target_name"], "orders");
+    assert_eq!(change["hostname"], HOST);
+    assert!(change["timestamp"].is_string() && change["level"] == "INFO");
 }

@@ -405,3 +405,40 @@ async fn db_instance_endpoint_is_discovered_through_rds() {
         .await;
     assert!(daemon.logs().contains("discovered the database endpoint"));
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn db_cluster_follows_the_writer_endpoint() {
+    let w = world().await;
+    let arn = w.group("pglink-aurora", true).await;
+    let cluster = w
+        .clients
+        .rds
+        .create_db_cluster()
+        .db_cluster_identifier("orders")
+        .engine("aurora-postgresql")
+        .master_username("pglink")
+        .master_user_password("not-a-secret-1")
+        .send()
+        .await
+        .expect("CreateDBCluster");
+    let cluster = cluster.db_cluster().unwrap();
+    let writer = cluster.endpoint().unwrap().to_string();
+    let port = cluster.port().unwrap_or(5432);
+    point(&w.dns, &writer, "10.0.1.10");
+    let entry = TargetEntry {
+        name: "aurora".into(),
+        source: "db_cluster = \"orders\"".into(),
+        arn: arn.clone(),
+        extra: String::new(),
+    };
+    let _daemon = w.daemon(&[entry]);
+    let watch = w.watch(&arn);
+    watch
+        .wait_for(&set(&[&format!("10.0.1.10:{port}")]), LIMIT)
+        .await;
+    point(&w.dns, &writer, "10.0.2.20");
+    watch
+        .wait_for(&set(&[&format!("10.0.2.20:{port}")]), LIMIT)
+        .await;
+    assert!(watch.never_emptied());
+}
