@@ -7,7 +7,12 @@ use aws_config::retry::RetryConfig;
 use aws_config::timeout::TimeoutConfig;
 use aws_config::{BehaviorVersion, Region, SdkConfig};
 
+use aws_sdk_elasticloadbalancingv2::error::{ProvideErrorMetadata, SdkError};
+use aws_smithy_runtime_api::client::orchestrator::HttpResponse;
+
 use crate::config::AwsSettings;
+use crate::error::AwsError;
+use crate::metrics::Metrics;
 
 /// Loads the SDK's configuration: the usual credential chain, with the region, profile and
 /// endpoint override from `[aws]`. `fallback_region` is used when `[aws] region` is unset,
@@ -36,16 +41,33 @@ pub async fn sdk_config(settings: &AwsSettings, fallback_region: Option<&str>) -
     loader.load().await
 }
 
-/// Clients for one region.
+/// Clients for one region, and the metrics every call is counted in.
 #[derive(Clone, Debug)]
 pub struct RegionClients {
     pub elb: aws_sdk_elasticloadbalancingv2::Client,
     pub ec2: aws_sdk_ec2::Client,
     pub rds: aws_sdk_rds::Client,
+    pub metrics: Metrics,
 }
 
 impl RegionClients {
-    pub fn new(sdk: &SdkConfig, region: &str) -> Self {
+    /// Classifies a call's result and counts it (and its error kind) by operation.
+    pub fn observe<T, E>(
+        &self,
+        op: &'static str,
+        what: &str,
+        result: Result<T, SdkError<E, HttpResponse>>,
+    ) -> Result<T, AwsError>
+    where
+        E: ProvideErrorMetadata + std::error::Error + 'static,
+    {
+        let result = result.map_err(|e| AwsError::from_sdk(op, what, e));
+        self.metrics
+            .aws_call(op, result.as_ref().err().map(AwsError::kind));
+        result
+    }
+
+    pub fn new(sdk: &SdkConfig, region: &str, metrics: Metrics) -> Self {
         let region = Region::new(region.to_string());
         let elb = aws_sdk_elasticloadbalancingv2::config::Builder::from(sdk)
             .region(region.clone())
@@ -60,6 +82,7 @@ impl RegionClients {
             elb: aws_sdk_elasticloadbalancingv2::Client::from_conf(elb),
             ec2: aws_sdk_ec2::Client::from_conf(ec2),
             rds: aws_sdk_rds::Client::from_conf(rds),
+            metrics,
         }
     }
 }
@@ -71,15 +94,43 @@ pub struct Clients {
 }
 
 impl Clients {
-    pub fn new<'a>(sdk: &SdkConfig, regions: impl IntoIterator<Item = &'a str>) -> Self {
+    pub fn new<'a>(
+        sdk: &SdkConfig,
+        regions: impl IntoIterator<Item = &'a str>,
+        metrics: &Metrics,
+    ) -> Self {
         let by_region = regions
             .into_iter()
-            .map(|r| (r.to_string(), RegionClients::new(sdk, r)))
+            .map(|r| (r.to_string(), RegionClients::new(sdk, r, metrics.clone())))
             .collect();
         Self { by_region }
     }
 
     pub fn region(&self, region: &str) -> Option<&RegionClients> {
         self.by_region.get(region)
+    }
+}
+
+/// `call.send().await.pipe_observe(&clients, "Operation", "resource")`: classify and count.
+pub trait Observe<T> {
+    fn pipe_observe(
+        self,
+        clients: &RegionClients,
+        op: &'static str,
+        what: &str,
+    ) -> Result<T, AwsError>;
+}
+
+impl<T, E> Observe<T> for Result<T, SdkError<E, HttpResponse>>
+where
+    E: ProvideErrorMetadata + std::error::Error + 'static,
+{
+    fn pipe_observe(
+        self,
+        clients: &RegionClients,
+        op: &'static str,
+        what: &str,
+    ) -> Result<T, AwsError> {
+        clients.observe(op, what, self)
     }
 }

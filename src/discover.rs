@@ -2,7 +2,7 @@
 
 use std::future::Future;
 
-use crate::aws::RegionClients;
+use crate::aws::{Observe, RegionClients};
 use crate::config::EndpointSource;
 use crate::error::AwsError;
 
@@ -38,7 +38,7 @@ impl RdsDiscovery {
             .db_instance_identifier(id)
             .send()
             .await
-            .map_err(|e| AwsError::from_sdk("DescribeDBInstances", id, e))?;
+            .pipe_observe(&self.clients, "DescribeDBInstances", id)?;
         let endpoint = out
             .db_instances()
             .first()
@@ -61,7 +61,7 @@ impl RdsDiscovery {
             .db_cluster_identifier(id)
             .send()
             .await
-            .map_err(|e| AwsError::from_sdk("DescribeDBClusters", id, e))?;
+            .pipe_observe(&self.clients, "DescribeDBClusters", id)?;
         let cluster = out.db_clusters().first();
         match cluster.and_then(|c| c.endpoint()) {
             Some(address) => Ok(DbEndpoint {

@@ -10,10 +10,14 @@ pub mod discover;
 pub mod error;
 #[cfg(test)]
 mod fakes;
+pub mod health;
 pub mod logging;
+pub mod metrics;
+pub mod notify;
 pub mod ownership;
 pub mod plan;
 pub mod resolve;
 pub mod scheduler;
+pub mod server;
 pub mod sync;
 pub mod targets;

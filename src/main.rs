@@ -69,6 +69,15 @@ enum Command {
         #[command(flatten)]
         config: ConfigArg,
     },
+    /// Probe a running daemon's /healthz (for container HEALTHCHECKs): exit 0 if healthy.
+    Healthcheck {
+        #[arg(
+            long,
+            env = "PGLINK_HEALTHCHECK_URL",
+            default_value = "http://127.0.0.1:9187/healthz"
+        )]
+        url: String,
+    },
 }
 
 fn main() -> ExitCode {
@@ -86,6 +95,7 @@ fn main() -> ExitCode {
             commands::plan(config.config, log_format, output == OutputArg::Json)
         }
         Command::CheckConfig { config } => commands::check_config(config.config),
+        Command::Healthcheck { url } => commands::healthcheck(&url),
     };
     match exit {
         Exit::Ok => ExitCode::SUCCESS,

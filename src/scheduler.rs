@@ -7,7 +7,7 @@
 
 use std::collections::BTreeMap;
 use std::sync::{Arc, Mutex};
-use std::time::{Duration, SystemTime};
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use rand::Rng;
 use tokio::task::JoinSet;
@@ -15,6 +15,7 @@ use tokio_util::sync::CancellationToken;
 use tracing::{debug, error, info, warn, Instrument};
 
 use crate::discover::Discover;
+use crate::metrics::Metrics;
 use crate::resolve::Resolve;
 use crate::sync::{Memory, PassReport, SyncError, Syncer};
 use crate::targets::TargetGroups;
@@ -27,6 +28,10 @@ const JITTER: f64 = 0.1;
 /// The latest known state of each target, shared with the HTTP server and logs.
 #[derive(Debug, Clone, Default)]
 pub struct TargetStatus {
+    /// When the last pass ended, successful or not: the loop is ticking.
+    pub last_pass: Option<Instant>,
+    /// Start of the current run of failed passes.
+    pub failing_since: Option<Instant>,
     pub passes: u64,
     pub successes: u64,
     pub consecutive_failures: u32,
@@ -115,6 +120,7 @@ async fn target_loop<G, R, D>(
             failures.saturating_add(1)
         };
         record(&board, &name, &outcome, failures);
+        count(&syncer.metrics, &name, &outcome);
         log_outcome(&outcome, failures);
         let delay = next_delay(
             syncer.settings.interval,
@@ -134,6 +140,12 @@ async fn target_loop<G, R, D>(
 fn record(board: &StatusBoard, name: &str, outcome: &Result<PassReport, SyncError>, failures: u32) {
     let mut board = board.lock().unwrap_or_else(|e| e.into_inner());
     let status = board.entry(name.to_string()).or_default();
+    let now = Instant::now();
+    status.last_pass = Some(now);
+    status.failing_since = match outcome {
+        Ok(_) => None,
+        Err(_) => status.failing_since.or(Some(now)),
+    };
     status.passes += 1;
     status.consecutive_failures = failures;
     match outcome {
@@ -146,6 +158,23 @@ fn record(board: &StatusBoard, name: &str, outcome: &Result<PassReport, SyncErro
             status.converged = report.plan.is_converged();
         }
         Err(e) => status.last_error = Some(e.to_string()),
+    }
+}
+
+fn count(metrics: &Metrics, name: &str, outcome: &Result<PassReport, SyncError>) {
+    let result = outcome.as_ref().map_or_else(SyncError::kind, |_| "ok");
+    metrics
+        .syncs
+        .get_or_create(&Metrics::result(name, result))
+        .inc();
+    if outcome.is_ok() {
+        let now = SystemTime::now()
+            .duration_since(UNIX_EPOCH)
+            .unwrap_or_default();
+        metrics
+            .last_success
+            .get_or_create(&Metrics::target(name))
+            .set(now.as_secs_f64());
     }
 }
 

@@ -5,7 +5,7 @@
 //! whenever a change might be due, so every change is planned from a fresh read; in the
 //! steady state (same answer, group matching it) a pass makes no AWS call at all.
 
-use std::collections::BTreeSet;
+use std::collections::{BTreeMap, BTreeSet};
 use std::net::IpAddr;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -15,12 +15,16 @@ use tracing::{info, warn};
 use crate::config::{EndpointSource, SyncSettings, Target};
 use crate::discover::{DbEndpoint, Discover};
 use crate::error::AwsError;
+use crate::metrics::Metrics;
 use crate::ownership;
 use crate::plan::{self, Misses, Observation, Plan, Policy, Registered, TargetKey};
 use crate::resolve::{DnsFailure, Family, Resolve, Resolved};
 use crate::targets::{specs, GroupInfo, TargetGroups};
 
 pub const DEFAULT_PORT: u16 = 5432;
+/// While a newly registered target is not yet healthy, the group is re-read this often so
+/// that registration-to-healthy is measured; NLB health checks run every 5 s at best.
+pub const HEALTH_POLL: Duration = Duration::from_secs(5);
 
 #[derive(Debug, Clone, thiserror::Error)]
 pub enum SyncError {
@@ -64,6 +68,8 @@ pub struct Memory {
     registered: Option<(Vec<Registered>, Instant)>,
     /// When the current answer was first seen differing from the registered targets.
     change_seen_at: Option<Instant>,
+    /// Registered by pglink and not yet reported healthy, with the registration time.
+    awaiting_health: BTreeMap<TargetKey, Instant>,
 }
 
 /// The record of one pass, for logs, `plan` and the one-shot `sync`.
@@ -87,6 +93,7 @@ pub struct Syncer<G, R, D> {
     pub discover: Arc<D>,
     pub settings: SyncSettings,
     pub dry_run: bool,
+    pub metrics: Metrics,
 }
 
 impl<G: TargetGroups, R: Resolve, D: Discover> Syncer<G, R, D> {
@@ -95,7 +102,11 @@ impl<G: TargetGroups, R: Resolve, D: Discover> Syncer<G, R, D> {
         let endpoint = self.ensure_endpoint(mem).await?;
         let port = self.port(&endpoint, &group);
         let family = if group.ipv6 { Family::V6 } else { Family::V4 };
-        let resolved = match self.resolver.resolve(&endpoint.address, family).await {
+        let answer = self.resolver.resolve(&endpoint.address, family).await;
+        let label = answer.as_ref().map_or_else(DnsFailure::kind, |_| "ok");
+        let labels = Metrics::result(&self.target.name, label);
+        self.metrics.dns_answers.get_or_create(&labels).inc();
+        let resolved = match answer {
             Ok(r) => r,
             Err(failure) => {
                 if failure == DnsFailure::NxDomain
@@ -119,6 +130,7 @@ impl<G: TargetGroups, R: Resolve, D: Discover> Syncer<G, R, D> {
                 .read_targets(&group.arn)
                 .await
                 .inspect_err(|e| forget_group_if_gone(mem, e))?;
+            self.note_health(mem, &targets, now);
             mem.registered = Some((targets, now));
         }
         mem.last_answer = Some(resolved.addresses.clone());
@@ -127,6 +139,16 @@ impl<G: TargetGroups, R: Resolve, D: Discover> Syncer<G, R, D> {
             .as_ref()
             .map(|(r, _)| r.clone())
             .unwrap_or_default();
+        let name = Metrics::target(&self.target.name);
+        let gauge = |n: usize| i64::try_from(n).unwrap_or(i64::MAX);
+        self.metrics
+            .resolved_addresses
+            .get_or_create(&name)
+            .set(gauge(resolved.addresses.len()));
+        self.metrics
+            .registered_targets
+            .get_or_create(&name)
+            .set(gauge(registered.len()));
         let observation = Observation::Addresses(resolved.addresses.clone());
         let policy = Policy {
             confirmations: self.settings.confirmations,
@@ -169,11 +191,33 @@ impl<G: TargetGroups, R: Resolve, D: Discover> Syncer<G, R, D> {
         if mem.last_answer.as_ref() != Some(answer) {
             return true;
         }
-        if now.duration_since(*read_at) >= self.settings.drift_check {
+        let since_read = now.duration_since(*read_at);
+        if since_read >= self.settings.drift_check
+            || (!mem.awaiting_health.is_empty() && since_read >= HEALTH_POLL)
+        {
             return true;
         }
         let d = plan::diff(desired, registered);
         !d.missing.is_empty() || !d.stale.is_empty()
+    }
+
+    /// Records registration-to-healthy for targets pglink registered, once a read shows them
+    /// healthy; forgets those that left the group.
+    fn note_health(&self, mem: &mut Memory, targets: &[Registered], now: Instant) {
+        let name = Metrics::target(&self.target.name);
+        mem.awaiting_health
+            .retain(|key, since| match targets.iter().find(|t| t.key == *key) {
+                Some(t) if t.state.is_healthy() => {
+                    let waited = now.duration_since(*since);
+                    let histogram = self.metrics.registration_to_healthy.get_or_create(&name);
+                    histogram.observe(waited.as_secs_f64());
+                    info!(target_name = %self.target.name, ip = %key.ip, port = key.port,
+                    registration_to_healthy_ms = waited.as_millis() as u64, "target healthy");
+                    false
+                }
+                Some(_) => true,
+                None => false,
+            });
     }
 
     fn port(&self, endpoint: &DbEndpoint, group: &GroupInfo) -> u16 {
@@ -275,6 +319,7 @@ impl<G: TargetGroups, R: Resolve, D: Discover> Syncer<G, R, D> {
                 .unwrap_or(Duration::ZERO);
             info!(target_name = %self.target.name, count = plan.register.len(),
                 detection_to_registered_ms = since_change.as_millis() as u64, "registered targets");
+            self.count_registration(mem, report, since_change);
         }
         if !plan.deregister.is_empty() {
             self.log_changes("deregistering", &report.hostname, &plan.deregister);
@@ -282,8 +327,36 @@ impl<G: TargetGroups, R: Resolve, D: Discover> Syncer<G, R, D> {
                 .deregister(&group.arn, &specs(&plan.deregister, &group.vpc_cidrs))
                 .await?;
             info!(target_name = %self.target.name, count = plan.deregister.len(), "deregistered targets");
+            let labels = Metrics::action(&self.target.name, "deregister");
+            self.metrics
+                .changes
+                .get_or_create(&labels)
+                .inc_by(plan.deregister.len() as u64);
         }
         Ok(())
+    }
+
+    fn count_registration(&self, mem: &mut Memory, report: &PassReport, since_change: Duration) {
+        let name = &self.target.name;
+        let registered = report.plan.register.len() as u64;
+        let labels = Metrics::action(name, "register");
+        self.metrics
+            .changes
+            .get_or_create(&labels)
+            .inc_by(registered);
+        let target = Metrics::target(name);
+        let histogram = self
+            .metrics
+            .detection_to_registration
+            .get_or_create(&target);
+        histogram.observe(since_change.as_secs_f64());
+        // A failover: a new address registered while the group held another one.
+        if report.registered.iter().any(|r| !r.state.is_draining()) {
+            self.metrics.failovers.get_or_create(&target).inc();
+        }
+        let now = Instant::now();
+        mem.awaiting_health
+            .extend(report.plan.register.iter().map(|k| (*k, now)));
     }
 
     fn log_changes(&self, action: &str, hostname: &str, keys: &[TargetKey]) {

@@ -9,7 +9,7 @@ use std::net::IpAddr;
 use aws_sdk_elasticloadbalancingv2::types::{Tag, TargetDescription};
 use ipnet::IpNet;
 
-use crate::aws::RegionClients;
+use crate::aws::{Observe, RegionClients};
 use crate::error::AwsError;
 use crate::plan::{Registered, TargetKey, TargetState};
 
@@ -94,7 +94,7 @@ impl ElbTargetGroups {
             .vpc_ids(vpc_id)
             .send()
             .await
-            .map_err(|e| AwsError::from_sdk("DescribeVpcs", vpc_id, e))?;
+            .pipe_observe(&self.clients, "DescribeVpcs", vpc_id)?;
         let mut cidrs = Vec::new();
         for vpc in out.vpcs() {
             let v4 = vpc
@@ -124,7 +124,7 @@ impl ElbTargetGroups {
             .resource_arns(arn)
             .send()
             .await
-            .map_err(|e| AwsError::from_sdk("DescribeTags", arn, e))?;
+            .pipe_observe(&self.clients, "DescribeTags", arn)?;
         Ok(out
             .tag_descriptions()
             .iter()
@@ -161,7 +161,7 @@ impl TargetGroups for ElbTargetGroups {
             .target_group_arns(arn)
             .send()
             .await
-            .map_err(|e| AwsError::from_sdk("DescribeTargetGroups", arn, e))?;
+            .pipe_observe(&self.clients, "DescribeTargetGroups", arn)?;
         let group = out
             .target_groups()
             .first()
@@ -200,7 +200,7 @@ impl TargetGroups for ElbTargetGroups {
             .target_group_arn(arn)
             .send()
             .await
-            .map_err(|e| AwsError::from_sdk("DescribeTargetHealth", arn, e))?;
+            .pipe_observe(&self.clients, "DescribeTargetHealth", arn)?;
         let mut targets = Vec::new();
         for d in out.target_health_descriptions() {
             let Some(t) = d.target() else { continue };
@@ -233,8 +233,8 @@ impl TargetGroups for ElbTargetGroups {
             .set_targets(Some(descriptions(targets)))
             .send()
             .await
+            .pipe_observe(&self.clients, "RegisterTargets", arn)
             .map(|_| ())
-            .map_err(|e| AwsError::from_sdk("RegisterTargets", arn, e))
     }
 
     async fn deregister(&self, arn: &str, targets: &[TargetSpec]) -> Result<(), AwsError> {
@@ -245,8 +245,8 @@ impl TargetGroups for ElbTargetGroups {
             .set_targets(Some(descriptions(targets)))
             .send()
             .await
+            .pipe_observe(&self.clients, "DeregisterTargets", arn)
             .map(|_| ())
-            .map_err(|e| AwsError::from_sdk("DeregisterTargets", arn, e))
     }
 
     async fn add_tags(&self, arn: &str, tags: &[(String, String)]) -> Result<(), AwsError> {
@@ -261,8 +261,8 @@ impl TargetGroups for ElbTargetGroups {
             .set_tags(Some(tags))
             .send()
             .await
+            .pipe_observe(&self.clients, "AddTags", arn)
             .map(|_| ())
-            .map_err(|e| AwsError::from_sdk("AddTags", arn, e))
     }
 }
 

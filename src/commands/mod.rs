@@ -2,6 +2,7 @@
 //! returns an [`Exit`]; `main` turns that into the process exit code.
 
 mod check;
+mod healthcheck;
 mod once;
 mod plan_output;
 mod run;
@@ -14,11 +15,13 @@ use crate::aws::{self, Clients};
 use crate::config::{self, Config, ConfigError, LogFormat, RawConfig};
 use crate::discover::RdsDiscovery;
 use crate::logging;
+use crate::metrics::Metrics;
 use crate::resolve::DnsResolver;
 use crate::sync::Syncer;
 use crate::targets::ElbTargetGroups;
 
 pub use check::check_config;
+pub use healthcheck::healthcheck;
 pub use once::sync_once;
 pub use plan_output::plan;
 pub use run::{daemon, run};
@@ -70,14 +73,18 @@ pub(crate) fn runtime() -> Result<tokio::runtime::Runtime, Exit> {
 }
 
 /// One syncer per target, with clients for the region of its target group.
-pub(crate) async fn build_syncers(config: &Config, dry_run: bool) -> Result<Vec<RealSyncer>, Exit> {
+pub(crate) async fn build_syncers(
+    config: &Config,
+    dry_run: bool,
+    metrics: &Metrics,
+) -> Result<Vec<RealSyncer>, Exit> {
     let regions: BTreeSet<&str> = config
         .targets
         .iter()
         .map(|t| t.target_group.region.as_str())
         .collect();
     let sdk = aws::sdk_config(&config.aws, regions.first().copied()).await;
-    let clients = Clients::new(&sdk, regions.iter().copied());
+    let clients = Clients::new(&sdk, regions.iter().copied(), metrics);
     let resolver =
         Arc::new(DnsResolver::new(&config.dns).map_err(|e| Exit::BadInput(format!("dns: {e}")))?);
     let mut syncers = Vec::with_capacity(config.targets.len());
@@ -93,6 +100,7 @@ pub(crate) async fn build_syncers(config: &Config, dry_run: bool) -> Result<Vec<
             discover: Arc::new(RdsDiscovery::new(region)),
             settings: config.sync.clone(),
             dry_run,
+            metrics: metrics.clone(),
         });
     }
     Ok(syncers)

@@ -11,6 +11,7 @@ use tracing::{error, info, warn};
 
 use super::{build_syncers, load_for_sync, runtime, Exit, RealSyncer};
 use crate::config::LogFormat;
+use crate::metrics::Metrics;
 use crate::sync::Memory;
 
 #[derive(Debug)]
@@ -31,7 +32,7 @@ pub fn sync_once(path: Option<PathBuf>, log_format: Option<LogFormat>, dry_run: 
         Err(exit) => return exit,
     };
     rt.block_on(async {
-        let syncers = match build_syncers(&config, dry_run).await {
+        let syncers = match build_syncers(&config, dry_run, &Metrics::new()).await {
             Ok(s) => s,
             Err(exit) => return exit,
         };

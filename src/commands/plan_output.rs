@@ -9,6 +9,7 @@ use tokio::task::JoinSet;
 
 use super::{build_syncers, load_for_sync, runtime, Exit, RealSyncer};
 use crate::config::LogFormat;
+use crate::metrics::Metrics;
 use crate::plan::{self, TargetKey};
 use crate::sync::Memory;
 
@@ -45,7 +46,7 @@ pub fn plan(path: Option<PathBuf>, log_format: Option<LogFormat>, json: bool) ->
         Err(exit) => return exit,
     };
     let views = rt.block_on(async {
-        let syncers = build_syncers(&config, true).await?;
+        let syncers = build_syncers(&config, true, &Metrics::new()).await?;
         let mut tasks = JoinSet::new();
         for (i, s) in syncers.into_iter().enumerate() {
             tasks.spawn(async move { (i, view(s).await) });

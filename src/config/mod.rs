@@ -58,8 +58,8 @@ pub fn load_raw(path: &Path) -> Result<RawConfig, ConfigError> {
     check_readable(path)?;
     let env = Env::prefixed(ENV_PREFIX)
         .split("__")
-        // PGLINK_CONFIG names the file; it is not a key inside it.
-        .ignore(&["config"]);
+        // These name the file and the healthcheck URL; they are not keys inside the file.
+        .ignore(&["config", "healthcheck_url"]);
     Figment::new()
         .merge(Toml::file_exact(path))
         .merge(env)

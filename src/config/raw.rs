@@ -83,12 +83,15 @@ impl Default for RawSync {
 pub struct RawServer {
     #[serde(default = "defaults::listen")]
     pub listen: String,
+    #[serde(default = "defaults::not_ready_after")]
+    pub not_ready_after: String,
 }
 
 impl Default for RawServer {
     fn default() -> Self {
         Self {
             listen: defaults::listen(),
+            not_ready_after: defaults::not_ready_after(),
         }
     }
 }
@@ -186,6 +189,9 @@ pub mod defaults {
     }
     pub fn listen() -> String {
         "127.0.0.1:9187".into()
+    }
+    pub fn not_ready_after() -> String {
+        "60s".into()
     }
     pub fn log_level() -> String {
         "info".into()

@@ -45,6 +45,8 @@ pub struct SyncSettings {
 #[derive(Debug, Clone)]
 pub struct ServerSettings {
     pub listen: SocketAddr,
+    /// A target failing for longer than this makes `/readyz` fail.
+    pub not_ready_after: Duration,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -183,6 +185,14 @@ pub fn validate(raw: &RawConfig) -> Result<Config, ConfigError> {
         sync: sync(raw)?,
         server: ServerSettings {
             listen: at("server.listen", values::listen_addr(&raw.server.listen))?,
+            not_ready_after: at(
+                "server.not_ready_after",
+                values::duration(
+                    &raw.server.not_ready_after,
+                    Duration::from_secs(1),
+                    Duration::from_secs(86400),
+                ),
+            )?,
         },
         log: log(raw)?,
         targets: targets(&raw.targets)?,

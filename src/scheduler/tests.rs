@@ -35,6 +35,7 @@ fn syncer(name: &str, ips: &[&str]) -> Syncer<FakeGroups, FakeResolver, FakeDisc
         discover: Arc::new(FakeDiscover),
         settings: settings(),
         dry_run: false,
+        metrics: crate::metrics::Metrics::new(),
     }
 }
 

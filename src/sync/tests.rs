@@ -30,6 +30,7 @@ fn syncer(groups: FakeGroups, resolver: FakeResolver, adopt: bool, dry_run: bool
             max_backoff: Duration::from_secs(30),
         },
         dry_run,
+        metrics: crate::metrics::Metrics::new(),
     }
 }
 

@@ -221,11 +221,21 @@ pub struct Daemon {
 
 impl Daemon {
     pub fn start(bin: &str, config: &Path, extra_args: &[&str]) -> Daemon {
+        Self::start_with_env(bin, config, extra_args, &[])
+    }
+
+    pub fn start_with_env(
+        bin: &str,
+        config: &Path,
+        extra_args: &[&str],
+        env: &[(&str, &str)],
+    ) -> Daemon {
         let log = config.with_extension("log");
         let file = std::fs::File::create(&log).expect("daemon log file");
         let mut args = vec!["run", "-c", config.to_str().expect("utf-8 path")];
         args.extend_from_slice(extra_args);
         let child = pglink(bin, &args)
+            .envs(env.iter().copied())
             .stdout(Stdio::null())
             .stderr(file)
             .spawn()
@@ -362,6 +372,26 @@ impl Drop for Watcher {
     fn drop(&mut self) {
         self.task.abort();
     }
+}
+
+/// A plain HTTP GET on loopback: (status, body), or None when nothing answers.
+pub fn http_get(port: u16, path: &str) -> Option<(u16, String)> {
+    use std::io::{Read, Write};
+    let mut stream = std::net::TcpStream::connect(("127.0.0.1", port)).ok()?;
+    stream.set_read_timeout(Some(Duration::from_secs(5))).ok()?;
+    write!(
+        stream,
+        "GET {path} HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n\r\n"
+    )
+    .ok()?;
+    let mut text = String::new();
+    stream.read_to_string(&mut text).ok()?;
+    let status = text.split_whitespace().nth(1)?.parse().ok()?;
+    let body = text
+        .split_once("\r\n\r\n")
+        .map(|(_, b)| b.to_string())
+        .unwrap_or_default();
+    Some((status, body))
 }
 
 /// Polls `check` until it holds or `limit` passes.

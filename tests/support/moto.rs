@@ -2,7 +2,7 @@
 //! empty AWS account and tests can run in parallel.
 //!
 //! moto is installed on first use into a virtualenv under `target/` (or
-//! `$PGLINK_MOTO_VENV`). Blocking std code only: no runtime needed.
+//! `$MOTO_VENV`). Blocking std code only: no runtime needed.
 
 use std::fs::{self, File};
 use std::io::{Read, Write};
@@ -68,9 +68,9 @@ impl Drop for Moto {
     }
 }
 
-/// Where the venv lives: `$PGLINK_MOTO_VENV` or `<crate>/target/moto-venv`.
+/// Where the venv lives: `$MOTO_VENV` or `<crate>/target/moto-venv`.
 fn venv_dir() -> PathBuf {
-    match std::env::var_os("PGLINK_MOTO_VENV") {
+    match std::env::var_os("MOTO_VENV") {
         Some(p) if !p.is_empty() => PathBuf::from(p),
         _ => target_dir().join("moto-venv"),
     }
@@ -118,7 +118,7 @@ fn install(venv: &Path) {
     if venv.exists() {
         fs::remove_dir_all(venv).expect("remove half-built moto venv");
     }
-    let python = std::env::var("PGLINK_PYTHON").unwrap_or_else(|_| "python3".into());
+    let python = std::env::var("MOTO_PYTHON").unwrap_or_else(|_| "python3".into());
     run(Command::new(&python).arg("-m").arg("venv").arg(venv));
     run(Command::new(venv.join("bin/pip")).args([
         "install",

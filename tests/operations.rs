@@ -1,0 +1,271 @@
+//! Operating the daemon: HTTP endpoints, the healthcheck command and systemd's notify
+//! protocol, against the real binary, moto server and a DNS server on loopback.
+
+mod support;
+
+use std::net::IpAddr;
+use std::os::unix::net::UnixDatagram;
+use std::time::Duration;
+
+use support::dns::{Behaviour, TestDns};
+use support::fixture::{self, http_get, set, Clients, Daemon, TargetEntry, Watcher};
+use support::moto::Moto;
+
+const BIN: &str = env!("CARGO_BIN_EXE_pglink");
+const HOST: &str = "ops.c9akciq32.us-east-1.rds.amazonaws.com";
+const LIMIT: Duration = Duration::from_secs(20);
+
+fn answer(dns: &TestDns, addr: &str) {
+    let ip: IpAddr = addr.parse().unwrap();
+    dns.set(
+        HOST,
+        Behaviour::Addresses {
+            ips: vec![ip],
+            ttl: 1,
+        },
+    );
+}
+
+struct Ops {
+    _moto: Moto,
+    dns: TestDns,
+    clients: Clients,
+    arn: String,
+    dir: tempfile::TempDir,
+    port: u16,
+    config: std::path::PathBuf,
+}
+
+async fn ops() -> Ops {
+    let moto = Moto::start();
+    let clients = Clients::new(&moto.endpoint).await;
+    let net = fixture::network(&clients.ec2, "10.0.0.0/16").await;
+    let arn = fixture::target_group(&clients.elb, &net.vpc_id, "pglink-ops", true).await;
+    let dns = TestDns::start();
+    let dir = tempfile::tempdir().unwrap();
+    let port = support::free_port();
+    let text = fixture::config_text(
+        &moto.endpoint,
+        dns.addr,
+        "200ms",
+        &[TargetEntry::endpoint("ops", HOST, &arn)],
+    )
+    .replace(
+        "listen = \"127.0.0.1:0\"",
+        &format!("listen = \"127.0.0.1:{port}\"\nnot_ready_after = \"2s\""),
+    );
+    let config = fixture::write_config(dir.path(), &text);
+    Ops {
+        _moto: moto,
+        dns,
+        clients,
+        arn,
+        dir,
+        port,
+        config,
+    }
+}
+
+async fn get_until(port: u16, path: &str, status: u16) -> String {
+    get_matching(port, path, status, |_| true).await
+}
+
+/// GETs `path` until it answers `status` with a body that satisfies `pred`.
+async fn get_matching(port: u16, path: &str, status: u16, pred: impl Fn(&str) -> bool) -> String {
+    let mut last = None;
+    let started = std::time::Instant::now();
+    while started.elapsed() < LIMIT {
+        last = http_get(port, path);
+        if let Some((s, body)) = &last {
+            if *s == status && pred(body) {
+                return body.clone();
+            }
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    panic!("{path} never answered {status}; last: {last:?}");
+}
+
+fn metric(text: &str, prefix: &str) -> f64 {
+    text.lines()
+        .find(|l| l.starts_with(prefix))
+        .and_then(|l| l.rsplit(' ').next())
+        .and_then(|v| v.parse().ok())
+        .unwrap_or_else(|| panic!("no {prefix} in\n{text}"))
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn ready_only_after_a_sync_and_metrics_follow_a_failover() {
+    let o = ops().await;
+    o.dns.set(HOST, Behaviour::ServFail);
+    let daemon = Daemon::start(BIN, &o.config, &[]);
+    let body = get_until(o.port, "/healthz", 200).await;
+    assert!(body.contains("ops: ticking"), "{body}");
+    // Before any pass, and after passes that failed: not ready, with the reason.
+    let body = get_until(o.port, "/readyz", 503).await;
+    assert!(body.contains("not synced yet"), "{body}");
+    get_matching(o.port, "/readyz", 503, |b| b.contains("SERVFAIL")).await;
+
+    answer(&o.dns, "10.0.1.10");
+    get_until(o.port, "/readyz", 200).await;
+    let watch = Watcher::start(
+        o.clients.elb.clone(),
+        o.arn.clone(),
+        Duration::from_millis(40),
+    );
+    watch.wait_for(&set(&["10.0.1.10:5432"]), LIMIT).await;
+    let before = http_get(o.port, "/metrics").unwrap().1;
+    answer(&o.dns, "10.0.2.20");
+    watch.wait_for(&set(&["10.0.2.20:5432"]), LIMIT).await;
+    // The pass after a change re-reads the group: wait for the gauge to show it.
+    let after = get_matching(o.port, "/metrics", 200, |m| {
+        m.contains("pglink_registered_targets{target=\"ops\"} 1")
+    })
+    .await;
+
+    assert_eq!(
+        metric(&after, "pglink_failovers_total{target=\"ops\"}"),
+        1.0
+    );
+    assert_eq!(
+        metric(
+            &after,
+            "pglink_target_changes_total{target=\"ops\",action=\"register\"}"
+        ),
+        2.0
+    );
+    assert_eq!(
+        metric(
+            &after,
+            "pglink_target_changes_total{target=\"ops\",action=\"deregister\"}"
+        ),
+        1.0
+    );
+    assert!(
+        metric(
+            &after,
+            "pglink_dns_answers_total{target=\"ops\",result=\"servfail\"}"
+        ) >= 1.0
+    );
+    assert!(
+        metric(&after, "pglink_syncs_total{target=\"ops\",result=\"ok\"}")
+            > metric(&before, "pglink_syncs_total{target=\"ops\",result=\"ok\"}")
+    );
+    assert_eq!(
+        metric(
+            &after,
+            "pglink_detection_to_registration_seconds_count{target=\"ops\"}"
+        ),
+        2.0
+    );
+    assert!(
+        metric(
+            &after,
+            "pglink_aws_api_calls_total{operation=\"RegisterTargets\"}"
+        ) >= 2.0
+    );
+    assert_eq!(
+        metric(&after, "pglink_registered_targets{target=\"ops\"}"),
+        1.0
+    );
+    assert!(
+        metric(
+            &after,
+            "pglink_last_successful_sync_timestamp_seconds{target=\"ops\"}"
+        ) > 1.7e9
+    );
+    assert!(after.contains("pglink_build_info{version=\""), "{after}");
+    // moto reports targets healthy at once: the registration-to-healthy figure is recorded.
+    assert!(
+        metric(
+            &after,
+            "pglink_registration_to_healthy_seconds_count{target=\"ops\"}"
+        ) >= 1.0
+    );
+
+    // A target failing for longer than not_ready_after makes the daemon unready, not dead.
+    o.dns.set(HOST, Behaviour::NxDomain);
+    let body = get_until(o.port, "/readyz", 503).await;
+    assert!(
+        body.contains("failing for") && body.contains("NXDOMAIN"),
+        "{body}"
+    );
+    assert_eq!(http_get(o.port, "/healthz").unwrap().0, 200);
+    assert_eq!(http_get(o.port, "/nope").unwrap().0, 404);
+    drop(daemon);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn healthcheck_command_is_0_with_a_live_daemon_and_1_without() {
+    let o = ops().await;
+    answer(&o.dns, "10.0.1.10");
+    let url = format!("http://127.0.0.1:{}/healthz", o.port);
+    let out = fixture::pglink(BIN, &["healthcheck", "--url", &url])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(1), "nothing listens yet");
+    let mut daemon = Daemon::start(BIN, &o.config, &[]);
+    get_until(o.port, "/healthz", 200).await;
+    let out = fixture::pglink(BIN, &["healthcheck", "--url", &url])
+        .output()
+        .unwrap();
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let out = fixture::pglink(BIN, &["healthcheck"])
+        .env("PGLINK_HEALTHCHECK_URL", &url)
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(0));
+    let (status, _) = daemon.terminate(Duration::from_secs(10));
+    assert_eq!(status.and_then(|s| s.code()), Some(0));
+    let out = fixture::pglink(BIN, &["healthcheck", "--url", &url])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(1));
+    let out = fixture::pglink(BIN, &["healthcheck", "--url", "localhost"])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(2));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn systemd_hears_ready_then_watchdog_pings_then_stopping() {
+    let o = ops().await;
+    answer(&o.dns, "10.0.1.10");
+    let socket_path = o.dir.path().join("notify.sock");
+    let socket = UnixDatagram::bind(&socket_path).unwrap();
+    socket.set_read_timeout(Some(LIMIT)).unwrap();
+    let mut daemon = Daemon::start_with_env(
+        BIN,
+        &o.config,
+        &[],
+        &[
+            ("NOTIFY_SOCKET", socket_path.to_str().unwrap()),
+            ("WATCHDOG_USEC", "400000"),
+        ],
+    );
+    let mut buf = [0u8; 512];
+    let mut messages = Vec::new();
+    while messages
+        .iter()
+        .filter(|m: &&String| m.as_str() == "WATCHDOG=1")
+        .count()
+        < 2
+    {
+        let len = socket.recv(&mut buf).expect("a notify message in time");
+        messages.push(String::from_utf8_lossy(&buf[..len]).to_string());
+    }
+    assert!(messages[0].starts_with("READY=1\nSTATUS="), "{messages:?}");
+    let (status, _) = daemon.terminate(Duration::from_secs(10));
+    assert_eq!(status.and_then(|s| s.code()), Some(0));
+    loop {
+        let len = socket.recv(&mut buf).expect("STOPPING=1 before exit");
+        if &buf[..len] == b"STOPPING=1" {
+            break;
+        }
+    }
+}
