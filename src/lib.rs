@@ -4,6 +4,7 @@
 //! endpoint resolves to; the decision of what to change lives in [`plan`], free of I/O.
 
 pub mod aws;
+pub mod bootstrap;
 pub mod commands;
 pub mod config;
 pub mod discover;

@@ -64,6 +64,25 @@ enum Command {
         #[arg(long, value_enum, default_value = "text")]
         output: OutputArg,
     },
+    /// Create or repair the PrivateLink stack ([bootstrap]); print the endpoint service name
+    /// and the support request to send.
+    Bootstrap {
+        #[command(flatten)]
+        config: ConfigArg,
+        /// Show what would be created or repaired; change nothing.
+        #[arg(long)]
+        dry_run: bool,
+        #[arg(long, value_enum, default_value = "text")]
+        output: OutputArg,
+    },
+    /// Delete what bootstrap created (found by pglink's tags), nothing else.
+    Teardown {
+        #[command(flatten)]
+        config: ConfigArg,
+        /// Delete for real; without it, only list what would be deleted.
+        #[arg(long)]
+        yes: bool,
+    },
     /// Validate the configuration and print the effective settings.
     CheckConfig {
         #[command(flatten)]
@@ -94,6 +113,17 @@ fn main() -> ExitCode {
         Command::Plan { config, output } => {
             commands::plan(config.config, log_format, output == OutputArg::Json)
         }
+        Command::Bootstrap {
+            config,
+            dry_run,
+            output,
+        } => commands::bootstrap(
+            config.config,
+            log_format,
+            dry_run,
+            output == OutputArg::Json,
+        ),
+        Command::Teardown { config, yes } => commands::teardown(config.config, log_format, yes),
         Command::CheckConfig { config } => commands::check_config(config.config),
         Command::Healthcheck { url } => commands::healthcheck(&url),
     };

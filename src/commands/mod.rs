@@ -1,6 +1,7 @@
 //! The commands behind the CLI. Each loads the configuration, builds the real adapters and
 //! returns an [`Exit`]; `main` turns that into the process exit code.
 
+mod bootstrap;
 mod check;
 mod healthcheck;
 mod once;
@@ -20,6 +21,7 @@ use crate::resolve::DnsResolver;
 use crate::sync::Syncer;
 use crate::targets::ElbTargetGroups;
 
+pub use bootstrap::{bootstrap, teardown_cmd as teardown};
 pub use check::check_config;
 pub use healthcheck::healthcheck;
 pub use once::sync_once;

@@ -435,7 +435,7 @@ fn bootstrap(b: &RawBootstrap) -> Result<BootstrapSettings, ConfigError> {
         }
     };
     Ok(BootstrapSettings {
-        name: at("bootstrap.name", values::name(&b.name))?,
+        name: at("bootstrap.name", values::stack_name(&b.name))?,
         database: database(b.database.as_ref())?,
         port: at("bootstrap.port", values::integer_in(b.port, 1, 65535))?,
         vpc_id: b

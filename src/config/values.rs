@@ -96,6 +96,22 @@ pub fn name(text: &str) -> Result<String, String> {
     Ok(text.to_string())
 }
 
+/// A bootstrap name: it becomes part of ELBv2 resource names (`pglink-NAME`, at most 32
+/// characters of letters, digits and hyphens).
+pub fn stack_name(text: &str) -> Result<String, String> {
+    let ok = !text.is_empty()
+        && text.len() <= 25
+        && text.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-')
+        && !text.starts_with('-')
+        && !text.ends_with('-');
+    if !ok {
+        return Err(format!(
+            "expected 1-25 letters, digits or hyphens (it names AWS resources pglink-NAME), got {text:?}"
+        ));
+    }
+    Ok(text.to_string())
+}
+
 /// `aws` prefixed IDs such as `vpc-0abc`, `subnet-0abc`, `sg-0abc`, `i-0abc`.
 pub fn aws_id(text: &str, prefix: &str) -> Result<String, String> {
     let rest = text.strip_prefix(prefix).and_then(|r| r.strip_prefix('-'));

@@ -1,0 +1,184 @@
+//! `pglink bootstrap`: builds or repairs the PrivateLink stack in front of a database, in
+//! dependency order, each resource found by pglink's tags first, created if missing and
+//! repaired if drifted. Preflight checks run before any change. A failure halfway leaves
+//! tagged resources that the next run finds and completes.
+//!
+//! ```text
+//!  consumer VPC endpoint -> endpoint service -> internal NLB :port (cross-zone, every DB AZ)
+//!      -> listener -> target group (TCP, fast health checks) -> database IP
+//!  database security group: + TCP port from the NLB's security group only
+//! ```
+
+pub mod endpoint_service;
+pub mod journal;
+pub mod load_balancer;
+pub mod network;
+pub mod preflight;
+pub mod request;
+pub mod security_group;
+pub mod tags;
+pub mod target_group;
+pub mod teardown;
+
+use std::collections::BTreeSet;
+
+use aws_sdk_elasticloadbalancingv2::types::TargetTypeEnum;
+use serde::Serialize;
+
+use crate::aws::RegionClients;
+use crate::config::BootstrapSettings;
+use crate::error::AwsError;
+use crate::plan::TargetKey;
+use crate::resolve::{Family, Resolve};
+use crate::targets::{specs, ElbTargetGroups, TargetGroups};
+use journal::{Journal, Mark};
+use network::{InitialTarget, Placement, PlacementError};
+
+/// Why bootstrap stopped: bad input (exit 2, nothing changed) or AWS (exit 1).
+#[derive(Debug, thiserror::Error)]
+pub enum BootstrapError {
+    #[error("{0}")]
+    Input(String),
+    #[error("{0}")]
+    Aws(#[from] AwsError),
+    #[error("resolving the database endpoint {host}: {failure}; the stack is in place, run bootstrap again to register the first target")]
+    Dns {
+        host: String,
+        failure: crate::resolve::DnsFailure,
+    },
+}
+
+impl From<PlacementError> for BootstrapError {
+    fn from(e: PlacementError) -> Self {
+        match e {
+            PlacementError::Input(m) => Self::Input(m),
+            PlacementError::Aws(a) => Self::Aws(a),
+        }
+    }
+}
+
+/// The result, for the text output and `--output json`.
+#[derive(Debug, Default, Serialize)]
+pub struct Outcome {
+    pub name: String,
+    pub region: String,
+    pub dry_run: bool,
+    pub vpc_id: String,
+    pub subnet_ids: Vec<String>,
+    pub nlb_security_group_id: Option<String>,
+    pub target_group_arn: Option<String>,
+    pub load_balancer_arn: Option<String>,
+    pub endpoint_service_id: Option<String>,
+    pub endpoint_service_name: Option<String>,
+    pub registered_targets: Vec<String>,
+    pub warnings: Vec<String>,
+    pub changes: usize,
+}
+
+pub async fn bootstrap<R: Resolve>(
+    c: &RegionClients,
+    region: &str,
+    s: &BootstrapSettings,
+    resolver: &R,
+    journal: &mut Journal,
+) -> Result<Outcome, BootstrapError> {
+    let placement = network::derive(c, s).await?;
+    let findings = preflight::check(&placement, s.port, s.subnet_ids.is_some());
+    for w in &findings.warnings {
+        tracing::warn!("preflight: {w}");
+    }
+    if let Some(first) = findings.errors.first() {
+        return Err(BootstrapError::Input(first.clone()));
+    }
+    let mut out = Outcome {
+        name: s.name.clone(),
+        region: region.to_string(),
+        dry_run: journal.dry_run,
+        vpc_id: placement.vpc_id.clone(),
+        subnet_ids: placement.subnets.iter().map(|s| s.id.clone()).collect(),
+        warnings: findings.warnings,
+        ..Outcome::default()
+    };
+    let name = s.name.as_str();
+    let sg = security_group::ensure_nlb_group(c, journal, name, &placement.vpc_id).await?;
+    for db_group in &placement.database_security_groups {
+        security_group::ensure_db_rule(c, journal, name, db_group, sg.as_deref(), s.port).await?;
+    }
+    let tg = target_group::ensure(
+        c,
+        journal,
+        name,
+        &placement.vpc_id,
+        s.port,
+        TargetTypeEnum::Ip,
+    )
+    .await?;
+    let nlb = load_balancer::ensure(c, journal, name, &placement.subnets, sg.as_deref()).await?;
+    load_balancer::ensure_listener(c, journal, name, nlb.as_deref(), tg.as_deref(), s.port).await?;
+    let service = endpoint_service::ensure(
+        c,
+        journal,
+        name,
+        nlb.as_deref(),
+        s.acceptance_required,
+        &s.allowed_principals,
+    )
+    .await?;
+    out.registered_targets =
+        initial_target(c, journal, tg.as_deref(), &placement, s.port, resolver).await?;
+    out.nlb_security_group_id = sg;
+    out.target_group_arn = tg;
+    out.load_balancer_arn = nlb;
+    out.endpoint_service_id = service.as_ref().map(|s| s.id.clone());
+    out.endpoint_service_name = service.map(|s| s.name);
+    out.changes = journal.changes();
+    Ok(out)
+}
+
+/// Registers the database's current address when the group is empty, so the consumer has
+/// a target from the start; `pglink run` keeps it current afterwards.
+async fn initial_target<R: Resolve>(
+    c: &RegionClients,
+    journal: &mut Journal,
+    tg: Option<&str>,
+    placement: &Placement,
+    port: u16,
+    resolver: &R,
+) -> Result<Vec<String>, BootstrapError> {
+    let addresses: BTreeSet<_> = match &placement.initial_target {
+        InitialTarget::Ip(ip) => [*ip].into(),
+        InitialTarget::Hostname(host) => {
+            resolver
+                .resolve(host, Family::V4)
+                .await
+                .map_err(|failure| BootstrapError::Dns {
+                    host: host.clone(),
+                    failure,
+                })?
+                .addresses
+        }
+    };
+    let keys: Vec<TargetKey> = addresses
+        .iter()
+        .map(|ip| TargetKey::new(*ip, port))
+        .collect();
+    let shown: Vec<String> = keys.iter().map(ToString::to_string).collect();
+    let Some(tg) = tg else {
+        journal.record(Mark::Create, "first target", shown.join(", "));
+        return Ok(shown);
+    };
+    let groups = ElbTargetGroups::new(c.clone());
+    let registered = groups.read_targets(tg).await?;
+    if !registered.is_empty() {
+        let now: Vec<String> = registered.iter().map(|r| r.key.to_string()).collect();
+        journal.record(Mark::Ok, "targets", now.join(", "));
+        return Ok(now);
+    }
+    journal.record(Mark::Create, "first target", shown.join(", "));
+    if !journal.dry_run {
+        groups
+            .register(tg, &specs(&keys, &placement.vpc_cidrs))
+            .await?;
+    }
+    Ok(shown)
+}

@@ -1,0 +1,278 @@
+//! Where the stack goes: from the database kind (and explicit overrides) to the VPC, the NLB
+//! subnets, the database's security groups, port and AZs, and the initial target.
+
+use std::collections::BTreeSet;
+use std::net::IpAddr;
+
+use aws_sdk_ec2::types::Filter;
+use ipnet::IpNet;
+
+use crate::aws::{Observe, RegionClients};
+use crate::config::{BootstrapSettings, DatabaseKind};
+use crate::error::AwsError;
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Subnet {
+    pub id: String,
+    pub az: String,
+    pub vpc_id: String,
+}
+
+/// What the first registration puts in the target group.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum InitialTarget {
+    /// An RDS endpoint, resolved through DNS at bootstrap time.
+    Hostname(String),
+    Ip(IpAddr),
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Placement {
+    pub vpc_id: String,
+    pub vpc_cidrs: Vec<IpNet>,
+    /// The NLB's subnets.
+    pub subnets: Vec<Subnet>,
+    /// The database's own VPC, when AWS knows it (not for on-premises).
+    pub database_vpc_id: Option<String>,
+    /// Security groups that get the NLB ingress rule (AWS-hosted databases only).
+    pub database_security_groups: Vec<String>,
+    pub database_port: Option<u16>,
+    /// Every AZ the database can run in (its DB subnet group).
+    pub database_azs: BTreeSet<String>,
+    pub publicly_accessible: bool,
+    pub multi_az: Option<bool>,
+    pub initial_target: InitialTarget,
+}
+
+/// What the database's description gave, before overrides.
+#[derive(Debug, Default)]
+struct Database {
+    vpc_id: Option<String>,
+    subnet_ids: Vec<String>,
+    security_groups: Vec<String>,
+    port: Option<u16>,
+    publicly_accessible: bool,
+    multi_az: Option<bool>,
+    endpoint: Option<String>,
+}
+
+/// A configuration that cannot be placed: reported as bad input (exit 2).
+#[derive(Debug, thiserror::Error)]
+pub enum PlacementError {
+    #[error("{0}")]
+    Input(String),
+    #[error("{0}")]
+    Aws(#[from] AwsError),
+}
+
+pub async fn derive(c: &RegionClients, s: &BootstrapSettings) -> Result<Placement, PlacementError> {
+    let db = match &s.database {
+        DatabaseKind::DbInstance(id) => instance(c, id).await?,
+        DatabaseKind::DbCluster(id) => cluster(c, id).await?,
+        DatabaseKind::Ip(_) => Database::default(),
+        other => return Err(PlacementError::Input(format!(
+            "bootstrap.database: {other:?} is not supported yet; use db_instance, db_cluster or ip"
+        ))),
+    };
+    let vpc_id = s.vpc_id.clone().or(db.vpc_id.clone()).ok_or_else(|| {
+        PlacementError::Input("bootstrap.vpc_id: required when the database is given by ip".into())
+    })?;
+    let db_subnets = describe_subnets(c, &db.subnet_ids).await?;
+    let subnets = match &s.subnet_ids {
+        Some(ids) => describe_subnets(c, ids).await?,
+        None if !db_subnets.is_empty() => db_subnets.clone(),
+        None => {
+            return Err(PlacementError::Input(
+                "bootstrap.subnet_ids: required when the database is given by ip (at least two subnets in different AZs)".into(),
+            ))
+        }
+    };
+    let security_groups = match (&s.database_security_group_id, &s.database) {
+        (Some(sg), _) => vec![sg.clone()],
+        (None, DatabaseKind::Ip(_)) => Vec::new(),
+        (None, _) => db.security_groups.clone(),
+    };
+    let initial_target = match (&s.database, &db.endpoint) {
+        (DatabaseKind::Ip(ip), _) => InitialTarget::Ip(*ip),
+        (_, Some(host)) => InitialTarget::Hostname(host.clone()),
+        _ => {
+            return Err(AwsError::Transient {
+                op: "DescribeDBInstances",
+                detail: "the database has no endpoint yet".into(),
+            }
+            .into())
+        }
+    };
+    Ok(Placement {
+        vpc_cidrs: vpc_cidrs(c, &vpc_id).await?,
+        vpc_id,
+        subnets,
+        database_vpc_id: db.vpc_id,
+        database_security_groups: security_groups,
+        database_port: db.port,
+        database_azs: db_subnets.into_iter().map(|s| s.az).collect(),
+        publicly_accessible: db.publicly_accessible,
+        multi_az: db.multi_az,
+        initial_target,
+    })
+}
+
+async fn instance(c: &RegionClients, id: &str) -> Result<Database, PlacementError> {
+    let out = c
+        .rds
+        .describe_db_instances()
+        .db_instance_identifier(id)
+        .send()
+        .await
+        .pipe_observe(c, "DescribeDBInstances", id)
+        .map_err(|e| not_found_is_input(e, "bootstrap.database.db_instance", id))?;
+    let Some(db) = out.db_instances().first() else {
+        return Err(PlacementError::Input(format!(
+            "bootstrap.database.db_instance: no RDS instance {id:?}"
+        )));
+    };
+    let group = db.db_subnet_group();
+    Ok(Database {
+        vpc_id: group.and_then(|g| g.vpc_id()).map(str::to_string),
+        subnet_ids: group
+            .map(|g| {
+                g.subnets()
+                    .iter()
+                    .filter_map(|s| s.subnet_identifier())
+                    .map(str::to_string)
+                    .collect()
+            })
+            .unwrap_or_default(),
+        security_groups: db
+            .vpc_security_groups()
+            .iter()
+            .filter_map(|g| g.vpc_security_group_id())
+            .map(str::to_string)
+            .collect(),
+        port: db
+            .endpoint()
+            .and_then(|e| e.port())
+            .and_then(|p| u16::try_from(p).ok()),
+        publicly_accessible: db.publicly_accessible().unwrap_or(false),
+        multi_az: db.multi_az(),
+        endpoint: db.endpoint().and_then(|e| e.address()).map(str::to_string),
+    })
+}
+
+async fn cluster(c: &RegionClients, id: &str) -> Result<Database, PlacementError> {
+    let out = c
+        .rds
+        .describe_db_clusters()
+        .db_cluster_identifier(id)
+        .send()
+        .await
+        .pipe_observe(c, "DescribeDBClusters", id)
+        .map_err(|e| not_found_is_input(e, "bootstrap.database.db_cluster", id))?;
+    let Some(cluster) = out.db_clusters().first() else {
+        return Err(PlacementError::Input(format!(
+            "bootstrap.database.db_cluster: no RDS cluster {id:?}"
+        )));
+    };
+    let mut db = Database {
+        security_groups: cluster
+            .vpc_security_groups()
+            .iter()
+            .filter_map(|g| g.vpc_security_group_id())
+            .map(str::to_string)
+            .collect(),
+        port: cluster.port().and_then(|p| u16::try_from(p).ok()),
+        publicly_accessible: cluster.publicly_accessible().unwrap_or(false),
+        multi_az: cluster.multi_az(),
+        endpoint: cluster.endpoint().map(str::to_string),
+        ..Database::default()
+    };
+    if let Some(name) = cluster.db_subnet_group() {
+        let groups = c
+            .rds
+            .describe_db_subnet_groups()
+            .db_subnet_group_name(name)
+            .send()
+            .await
+            .pipe_observe(c, "DescribeDBSubnetGroups", name)?;
+        if let Some(g) = groups.db_subnet_groups().first() {
+            db.vpc_id = g.vpc_id().map(str::to_string);
+            db.subnet_ids = g
+                .subnets()
+                .iter()
+                .filter_map(|s| s.subnet_identifier())
+                .map(str::to_string)
+                .collect();
+        }
+    }
+    Ok(db)
+}
+
+fn not_found_is_input(e: AwsError, key: &str, id: &str) -> PlacementError {
+    if e.is_not_found() {
+        PlacementError::Input(format!("{key}: no such database {id:?} in this region"))
+    } else {
+        e.into()
+    }
+}
+
+async fn describe_subnets(
+    c: &RegionClients,
+    ids: &[String],
+) -> Result<Vec<Subnet>, PlacementError> {
+    if ids.is_empty() {
+        return Ok(Vec::new());
+    }
+    let out = c
+        .ec2
+        .describe_subnets()
+        .set_subnet_ids(Some(ids.to_vec()))
+        .send()
+        .await
+        .pipe_observe(c, "DescribeSubnets", &ids.join(","))
+        .map_err(|e| match e.is_not_found() {
+            true => PlacementError::Input(format!("bootstrap.subnet_ids: {}", e)),
+            false => e.into(),
+        })?;
+    let mut subnets: Vec<Subnet> = out
+        .subnets()
+        .iter()
+        .map(|s| Subnet {
+            id: s.subnet_id().unwrap_or_default().to_string(),
+            az: s.availability_zone().unwrap_or_default().to_string(),
+            vpc_id: s.vpc_id().unwrap_or_default().to_string(),
+        })
+        .collect();
+    subnets.sort_by(|a, b| a.az.cmp(&b.az).then(a.id.cmp(&b.id)));
+    Ok(subnets)
+}
+
+async fn vpc_cidrs(c: &RegionClients, vpc_id: &str) -> Result<Vec<IpNet>, PlacementError> {
+    let out = c
+        .ec2
+        .describe_vpcs()
+        .filters(Filter::builder().name("vpc-id").values(vpc_id).build())
+        .send()
+        .await
+        .pipe_observe(c, "DescribeVpcs", vpc_id)?;
+    let Some(vpc) = out.vpcs().first() else {
+        return Err(PlacementError::Input(format!(
+            "bootstrap.vpc_id: no VPC {vpc_id:?} in this region"
+        )));
+    };
+    let v4 = vpc
+        .cidr_block_association_set()
+        .iter()
+        .filter_map(|a| a.cidr_block());
+    let v6 = vpc
+        .ipv6_cidr_block_association_set()
+        .iter()
+        .filter_map(|a| a.ipv6_cidr_block());
+    let mut cidrs: Vec<IpNet> = v4
+        .chain(v6)
+        .chain(vpc.cidr_block())
+        .filter_map(|c| c.parse().ok())
+        .collect();
+    cidrs.sort();
+    cidrs.dedup();
+    Ok(cidrs)
+}

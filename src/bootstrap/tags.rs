@@ -1,0 +1,55 @@
+//! ELBv2 and EC2 tag helpers over the ownership tags in `crate::ownership`.
+
+use std::collections::BTreeMap;
+
+use aws_sdk_elasticloadbalancingv2::types::Tag;
+
+use crate::aws::{Observe, RegionClients};
+use crate::error::AwsError;
+use crate::ownership;
+
+pub fn pairs(name: &str) -> Vec<(String, String)> {
+    ownership::ownership_tags(name)
+}
+
+pub fn elb_tags(name: &str) -> Vec<Tag> {
+    pairs(name)
+        .into_iter()
+        .map(|(k, v)| Tag::builder().key(k).value(v).build())
+        .collect()
+}
+
+/// Tags of several ELBv2 resources at once, by ARN.
+pub async fn elb_tags_of(
+    c: &RegionClients,
+    arns: &[String],
+) -> Result<BTreeMap<String, BTreeMap<String, String>>, AwsError> {
+    if arns.is_empty() {
+        return Ok(BTreeMap::new());
+    }
+    let out = c
+        .elb
+        .describe_tags()
+        .set_resource_arns(Some(arns.to_vec()))
+        .send()
+        .await
+        .pipe_observe(c, "DescribeTags", &arns.join(","))?;
+    Ok(out
+        .tag_descriptions()
+        .iter()
+        .filter_map(|d| {
+            let tags = d.tags().iter().filter_map(|t| {
+                Some((
+                    t.key()?.to_string(),
+                    t.value().unwrap_or_default().to_string(),
+                ))
+            });
+            Some((d.resource_arn()?.to_string(), tags.collect()))
+        })
+        .collect())
+}
+
+/// Whether a resource carries pglink's tags for exactly this bootstrap name.
+pub fn owned_by(tags: Option<&BTreeMap<String, String>>, name: &str) -> bool {
+    tags.is_some_and(|t| ownership::is_managed(t) && ownership::owner_name(t) == Some(name))
+}

@@ -1,0 +1,116 @@
+//! `pglink teardown`: deletes, in dependency order, only what carries pglink's tags for
+//! this bootstrap name (and the rule it added to the database's group). Without `--yes`
+//! it only lists what it would delete.
+
+use std::future::Future;
+use std::time::{Duration, Instant};
+
+use tracing::info;
+
+use super::journal::{Journal, Mark};
+use super::{endpoint_service, load_balancer, security_group, target_group};
+use crate::aws::RegionClients;
+use crate::error::AwsError;
+
+/// Deleting an NLB releases its network interfaces over a few minutes; the security group
+/// and target group can only go after that.
+const DEPENDENCY_TIMEOUT: Duration = Duration::from_secs(600);
+
+pub async fn teardown(
+    c: &RegionClients,
+    name: &str,
+    journal: &mut Journal,
+) -> Result<(), AwsError> {
+    if let Some(service) = endpoint_service::find(c, name).await? {
+        let id = service.service_id().unwrap_or_default().to_string();
+        journal.record(
+            Mark::Delete,
+            "VPC endpoint service",
+            format!("{id} ({})", service.service_name().unwrap_or_default()),
+        );
+        if !journal.dry_run {
+            endpoint_service::delete(c, &id).await?;
+        }
+    }
+    if let Some(lb) = load_balancer::find(c, name).await? {
+        let arn = lb.load_balancer_arn().unwrap_or_default().to_string();
+        for listener in load_balancer::listener_arns(c, &arn).await? {
+            journal.record(Mark::Delete, "listener", listener.clone());
+            if !journal.dry_run {
+                load_balancer::delete_listener(c, &listener).await?;
+            }
+        }
+        journal.record(
+            Mark::Delete,
+            format!("internal NLB {}", load_balancer::nlb_name(name)),
+            arn.clone(),
+        );
+        if !journal.dry_run {
+            load_balancer::delete(c, &arn).await?;
+        }
+    }
+    if let Some(tg) = target_group::find(c, name).await? {
+        let arn = tg.target_group_arn().unwrap_or_default().to_string();
+        journal.record(
+            Mark::Delete,
+            format!("target group {}", target_group::group_name(name)),
+            arn.clone(),
+        );
+        if !journal.dry_run {
+            retry_while_in_use("target group", || target_group::delete(c, &arn)).await?;
+        }
+    }
+    for (group, rule) in security_group::find_rules(c, name).await? {
+        journal.record(
+            Mark::Delete,
+            format!("ingress rule on {group}"),
+            rule.clone(),
+        );
+        if !journal.dry_run {
+            security_group::revoke(c, &group, &rule).await?;
+        }
+    }
+    if let Some(group) = security_group::find_nlb_group(c, name, None).await? {
+        journal.record(
+            Mark::Delete,
+            format!("security group {}", security_group::nlb_group_name(name)),
+            group.clone(),
+        );
+        if !journal.dry_run {
+            retry_while_in_use("security group", || security_group::delete_group(c, &group))
+                .await?;
+        }
+    }
+    if journal.entries.is_empty() {
+        info!(
+            name,
+            "nothing to delete: no resources carry pglink's tags for this name"
+        );
+    }
+    Ok(())
+}
+
+/// Retries a delete that AWS refuses while something still depends on the resource.
+async fn retry_while_in_use<F, Fut>(what: &str, mut delete: F) -> Result<(), AwsError>
+where
+    F: FnMut() -> Fut,
+    Fut: Future<Output = Result<(), AwsError>>,
+{
+    let started = Instant::now();
+    loop {
+        match delete().await {
+            Err(AwsError::Rejected { code, .. })
+                if (code == "DependencyViolation" || code == "ResourceInUse")
+                    && started.elapsed() < DEPENDENCY_TIMEOUT =>
+            {
+                info!(
+                    what,
+                    waited_s = started.elapsed().as_secs(),
+                    "still in use by the deleted NLB; waiting"
+                );
+                tokio::time::sleep(Duration::from_secs(10)).await;
+            }
+            other => return other,
+        }
+    }
+}

@@ -1,0 +1,165 @@
+//! `pglink bootstrap` and `pglink teardown`.
+
+use std::path::PathBuf;
+
+use serde_json::json;
+use tracing::error;
+
+use super::{load, runtime, Exit};
+use crate::aws::{self, RegionClients};
+use crate::bootstrap::journal::Journal;
+use crate::bootstrap::{self, request, teardown, BootstrapError, Outcome};
+use crate::config::{BootstrapSettings, Config, ConfigError, LogFormat};
+use crate::logging;
+use crate::metrics::Metrics;
+use crate::resolve::DnsResolver;
+
+fn load_bootstrap(
+    path: Option<PathBuf>,
+    log_format: Option<LogFormat>,
+) -> Result<(Config, BootstrapSettings), Exit> {
+    let (_, config) = load(path)?;
+    let Some(settings) = config.bootstrap.clone() else {
+        return Err(ConfigError::invalid(
+            "bootstrap",
+            "expected a [bootstrap] section (see config.example.toml)",
+        )
+        .into());
+    };
+    logging::init(log_format.unwrap_or(config.log.format), &config.log.level);
+    Ok((config, settings))
+}
+
+async fn clients(config: &Config) -> Result<(RegionClients, String), Exit> {
+    let sdk = aws::sdk_config(&config.aws, None).await;
+    let Some(region) = sdk.region().map(|r| r.to_string()) else {
+        return Err(ConfigError::invalid(
+            "aws.region",
+            "expected a region such as \"us-east-1\" (or AWS_REGION) for bootstrap",
+        )
+        .into());
+    };
+    Ok((RegionClients::new(&sdk, &region, Metrics::new()), region))
+}
+
+pub fn bootstrap(
+    path: Option<PathBuf>,
+    log_format: Option<LogFormat>,
+    dry_run: bool,
+    json: bool,
+) -> Exit {
+    let (config, settings) = match load_bootstrap(path, log_format) {
+        Ok(loaded) => loaded,
+        Err(exit) => return exit,
+    };
+    let rt = match runtime() {
+        Ok(rt) => rt,
+        Err(exit) => return exit,
+    };
+    rt.block_on(async {
+        let (c, region) = match clients(&config).await {
+            Ok(c) => c,
+            Err(exit) => return exit,
+        };
+        let resolver = match DnsResolver::new(&config.dns) {
+            Ok(r) => r,
+            Err(e) => return Exit::BadInput(format!("dns: {e}")),
+        };
+        let mut journal = Journal::new(dry_run);
+        match bootstrap::bootstrap(&c, &region, &settings, &resolver, &mut journal).await {
+            Ok(outcome) => {
+                print_outcome(&outcome, &settings, &journal, json);
+                Exit::Ok
+            }
+            Err(BootstrapError::Input(message)) => Exit::BadInput(message),
+            Err(e) => {
+                error!(error = %e, "bootstrap stopped; what exists is tagged and the next run completes it");
+                eprint!("done before the failure:\n{}", journal.render());
+                Exit::Failed
+            }
+        }
+    })
+}
+
+fn print_outcome(o: &Outcome, s: &BootstrapSettings, journal: &Journal, as_json: bool) {
+    let request = o
+        .endpoint_service_name
+        .as_deref()
+        .map(|n| request::support_request(n, &o.region, s));
+    let snippet = o
+        .target_group_arn
+        .as_deref()
+        .and_then(|arn| request::targets_snippet(s, arn));
+    if as_json {
+        let plan: Vec<_> = journal
+            .entries
+            .iter()
+            .map(|e| json!({ "action": format!("{:?}", e.mark).to_lowercase(), "resource": e.resource, "detail": e.detail }))
+            .collect();
+        let doc = json!({ "stack": o, "plan": plan, "support_request": request, "targets_snippet": snippet });
+        println!("{}", serde_json::to_string_pretty(&doc).unwrap_or_default());
+        return;
+    }
+    let mode = if o.dry_run {
+        " (dry run: nothing changed)"
+    } else {
+        ""
+    };
+    println!(
+        "pglink bootstrap {} in {}{mode}\n{}",
+        o.name,
+        o.region,
+        journal.render()
+    );
+    for w in &o.warnings {
+        println!("warning: {w}");
+    }
+    match (&o.endpoint_service_name, request) {
+        (Some(name), Some(request)) => {
+            println!("\nVPC endpoint service name: {name}\n");
+            println!("Send this to the consumer's support (dbt Cloud):\n\n{request}");
+        }
+        _ => {
+            println!("\nThe endpoint service name is known once bootstrap runs without --dry-run.")
+        }
+    }
+    if let Some(snippet) = snippet {
+        println!("Keep the target group pointed at the database after failovers (pglink run):\n\n{snippet}");
+    }
+}
+
+pub fn teardown_cmd(path: Option<PathBuf>, log_format: Option<LogFormat>, yes: bool) -> Exit {
+    let (config, settings) = match load_bootstrap(path, log_format) {
+        Ok(loaded) => loaded,
+        Err(exit) => return exit,
+    };
+    let rt = match runtime() {
+        Ok(rt) => rt,
+        Err(exit) => return exit,
+    };
+    rt.block_on(async {
+        let (c, region) = match clients(&config).await {
+            Ok(c) => c,
+            Err(exit) => return exit,
+        };
+        let mut journal = Journal::new(!yes);
+        let result = teardown::teardown(&c, &settings.name, &mut journal).await;
+        let verb = if yes {
+            "deleted"
+        } else {
+            "would delete (run again with --yes)"
+        };
+        println!(
+            "pglink teardown {} in {region}: {verb}\n{}",
+            settings.name,
+            journal.render()
+        );
+        match result {
+            Ok(()) => Exit::Ok,
+            Err(e) => {
+                error!(error = %e, "teardown stopped; run it again to continue");
+                Exit::Failed
+            }
+        }
+    })
+}

@@ -1,0 +1,693 @@
+//! `pglink bootstrap` / `teardown` against moto server, through a recording proxy that
+//! counts mutating calls, with the database's endpoint served by a DNS server on loopback.
+
+mod support;
+
+use std::net::IpAddr;
+use std::process::Output;
+
+use aws_sdk_ec2::types::Filter;
+use support::dns::{Behaviour, TestDns};
+use support::fixture::{self, Clients};
+use support::moto::Moto;
+use support::proxy::{Fault, Proxy};
+
+const BIN: &str = env!("CARGO_BIN_EXE_pglink");
+const DBT: &str = "arn:aws:iam::346425330055:role/MTPL_Admin";
+
+struct Db {
+    _moto: Moto,
+    proxy: Proxy,
+    dns: TestDns,
+    c: Clients,
+    vpc_id: String,
+    subnets: Vec<String>,
+    db_sg: String,
+    dir: tempfile::TempDir,
+}
+
+async fn database() -> Db {
+    let moto = Moto::start();
+    let proxy = Proxy::start_blocking(&moto.endpoint);
+    let c = Clients::new(&moto.endpoint).await;
+    let net = fixture::network(&c.ec2, "10.0.0.0/16").await;
+    let db_sg = c
+        .ec2
+        .create_security_group()
+        .group_name("analytics-db")
+        .description("database")
+        .vpc_id(&net.vpc_id)
+        .send()
+        .await
+        .unwrap()
+        .group_id()
+        .unwrap()
+        .to_string();
+    c.rds
+        .create_db_subnet_group()
+        .db_subnet_group_name("analytics")
+        .db_subnet_group_description("db")
+        .set_subnet_ids(Some(net.subnet_ids.clone()))
+        .send()
+        .await
+        .unwrap();
+    let db = c
+        .rds
+        .create_db_instance()
+        .db_instance_identifier("analytics")
+        .engine("postgres")
+        .db_instance_class("db.t3.micro")
+        .allocated_storage(20)
+        .master_username("pglink")
+        .master_user_password("not-a-secret-1")
+        .db_subnet_group_name("analytics")
+        .vpc_security_group_ids(&db_sg)
+        .multi_az(true)
+        .publicly_accessible(false)
+        .send()
+        .await
+        .unwrap();
+    let address = db
+        .db_instance()
+        .unwrap()
+        .endpoint()
+        .unwrap()
+        .address()
+        .unwrap()
+        .to_string();
+    let dns = TestDns::start();
+    let ip: IpAddr = "10.0.1.50".parse().unwrap();
+    dns.set(
+        &address,
+        Behaviour::Addresses {
+            ips: vec![ip],
+            ttl: 5,
+        },
+    );
+    Db {
+        _moto: moto,
+        proxy,
+        dns,
+        c,
+        vpc_id: net.vpc_id,
+        subnets: net.subnet_ids,
+        db_sg,
+        dir: tempfile::tempdir().unwrap(),
+    }
+}
+
+impl Db {
+    fn config(&self, bootstrap: &str) -> String {
+        let text = format!(
+            "[aws]\nregion = \"us-east-1\"\nendpoint_url = \"{}\"\n\n[dns]\nnameservers = [\"{}\"]\ntimeout = \"500ms\"\n\n[bootstrap]\nname = \"analytics\"\nport = 5432\nallowed_principals = [\"{DBT}\"]\nconsumer_environment = \"US\"\n{bootstrap}\n",
+            self.proxy.endpoint, self.dns.addr
+        );
+        fixture::write_config(self.dir.path(), &text)
+            .to_str()
+            .unwrap()
+            .to_string()
+    }
+
+    fn run(&self, config: &str, args: &[&str]) -> Output {
+        let mut all = args.to_vec();
+        all.extend(["-c", config]);
+        fixture::pglink(BIN, &all).output().unwrap()
+    }
+
+    fn mutating_calls(&self) -> Vec<String> {
+        const VERBS: &[&str] = &[
+            "Create",
+            "Modify",
+            "Register",
+            "Deregister",
+            "Add",
+            "Remove",
+            "Authorize",
+            "Revoke",
+            "Delete",
+            "Set",
+            "Attach",
+            "Detach",
+            "Accept",
+        ];
+        self.proxy
+            .requests()
+            .into_iter()
+            .filter_map(|r| r.action)
+            .filter(|a| VERBS.iter().any(|v| a.starts_with(v)))
+            .collect()
+    }
+
+    async fn target_groups(&self) -> Vec<aws_sdk_elasticloadbalancingv2::types::TargetGroup> {
+        self.c
+            .elb
+            .describe_target_groups()
+            .send()
+            .await
+            .unwrap()
+            .target_groups()
+            .to_vec()
+    }
+}
+
+fn text(out: &Output) -> String {
+    format!(
+        "{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    )
+}
+
+const INSTANCE: &str = "database = { db_instance = \"analytics\" }";
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn dry_run_then_build_then_a_second_run_changes_nothing() {
+    let db = database().await;
+    let config = db.config(INSTANCE);
+
+    let out = db.run(&config, &["bootstrap", "--dry-run"]);
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out));
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    for line in [
+        "+ security group pglink-analytics-nlb",
+        "+ target group pglink-analytics",
+        "+ internal NLB pglink-analytics",
+        "+ TCP listener :5432",
+        "+ VPC endpoint service",
+        "+ first target: 10.0.1.50:5432",
+    ] {
+        assert!(stdout.contains(line), "missing {line:?} in\n{stdout}");
+    }
+    assert_eq!(
+        db.mutating_calls(),
+        Vec::<String>::new(),
+        "dry run changed something"
+    );
+
+    let out = db.run(&config, &["bootstrap"]);
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out));
+    let stdout = String::from_utf8_lossy(&out.stdout).to_string();
+    assert!(
+        stdout.contains("VPC endpoint service name: com.amazonaws.vpce.us-east-1.vpce-svc-"),
+        "{stdout}"
+    );
+    assert!(
+        stdout.contains("Subject: New Multi-Tenant PrivateLink Request"),
+        "{stdout}"
+    );
+    assert!(
+        stdout.contains("- Type: Postgres Interface-type"),
+        "{stdout}"
+    );
+    assert!(
+        stdout.contains("- Postgres server AWS Region (e.g., us-east-1, eu-west-2): us-east-1"),
+        "{stdout}"
+    );
+    assert!(
+        stdout.contains("- dbt Cloud multi-tenant environment (US, EMEA, AU): US"),
+        "{stdout}"
+    );
+    assert!(stdout.contains("db_instance = \"analytics\""), "{stdout}");
+
+    // What was built.
+    let groups = db.target_groups().await;
+    assert_eq!(groups.len(), 1);
+    let tg = &groups[0];
+    let tg_arn = tg.target_group_arn().unwrap().to_string();
+    assert_eq!(tg.port(), Some(5432));
+    assert_eq!(tg.health_check_interval_seconds(), Some(5));
+    assert_eq!(tg.healthy_threshold_count(), Some(2));
+    let attrs =
+        db.c.elb
+            .describe_target_group_attributes()
+            .target_group_arn(&tg_arn)
+            .send()
+            .await
+            .unwrap();
+    let attr = |k: &str| {
+        attrs
+            .attributes()
+            .iter()
+            .find(|a| a.key() == Some(k))
+            .and_then(|a| a.value())
+            .map(str::to_string)
+    };
+    assert_eq!(
+        attr("deregistration_delay.connection_termination.enabled").as_deref(),
+        Some("true")
+    );
+    assert_eq!(
+        fixture::registered(&db.c.elb, &tg_arn).await,
+        fixture::set(&["10.0.1.50:5432"])
+    );
+    let lbs = db.c.elb.describe_load_balancers().send().await.unwrap();
+    let lb = &lbs.load_balancers()[0];
+    assert_eq!(lb.scheme().map(|s| s.as_str()), Some("internal"));
+    assert_eq!(lb.availability_zones().len(), 2);
+    let lb_arn = lb.load_balancer_arn().unwrap();
+    let lb_attrs =
+        db.c.elb
+            .describe_load_balancer_attributes()
+            .load_balancer_arn(lb_arn)
+            .send()
+            .await
+            .unwrap();
+    assert!(
+        lb_attrs
+            .attributes()
+            .iter()
+            .any(|a| a.key() == Some("load_balancing.cross_zone.enabled")
+                && a.value() == Some("true"))
+    );
+    let listeners =
+        db.c.elb
+            .describe_listeners()
+            .load_balancer_arn(lb_arn)
+            .send()
+            .await
+            .unwrap();
+    assert_eq!(listeners.listeners().len(), 1);
+    assert_eq!(
+        listeners.listeners()[0].default_actions()[0].target_group_arn(),
+        Some(tg_arn.as_str())
+    );
+    let services =
+        db.c.ec2
+            .describe_vpc_endpoint_service_configurations()
+            .send()
+            .await
+            .unwrap();
+    assert_eq!(services.service_configurations().len(), 1);
+    let service = &services.service_configurations()[0];
+    assert_eq!(service.acceptance_required(), Some(true));
+    let perms =
+        db.c.ec2
+            .describe_vpc_endpoint_service_permissions()
+            .service_id(service.service_id().unwrap())
+            .send()
+            .await
+            .unwrap();
+    assert_eq!(perms.allowed_principals()[0].principal(), Some(DBT));
+    let rules =
+        db.c.ec2
+            .describe_security_group_rules()
+            .filters(Filter::builder().name("group-id").values(&db.db_sg).build())
+            .send()
+            .await
+            .unwrap();
+    let ingress: Vec<_> = rules
+        .security_group_rules()
+        .iter()
+        .filter(|r| r.is_egress() == Some(false))
+        .collect();
+    assert_eq!(ingress.len(), 1, "{ingress:?}");
+    assert_eq!(ingress[0].from_port(), Some(5432));
+    assert!(
+        ingress[0]
+            .referenced_group_info()
+            .and_then(|g| g.group_id())
+            .is_some(),
+        "source must be the NLB's group"
+    );
+    assert!(ingress[0].cidr_ipv4().is_none(), "never a CIDR source");
+
+    // Idempotent: the second run makes no mutating call at all.
+    db.proxy.clear_requests();
+    let out = db.run(&config, &["bootstrap", "--output", "json"]);
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out));
+    assert_eq!(db.mutating_calls(), Vec::<String>::new());
+    let doc: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(doc["stack"]["changes"], 0);
+    assert_eq!(doc["stack"]["target_group_arn"], tg_arn.as_str());
+    assert!(doc["stack"]["endpoint_service_name"]
+        .as_str()
+        .unwrap()
+        .starts_with("com.amazonaws.vpce."));
+    assert!(doc["support_request"]
+        .as_str()
+        .unwrap()
+        .contains("Postgres Interface-type"));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn drift_is_repaired() {
+    let db = database().await;
+    let config = db.config(INSTANCE);
+    assert_eq!(db.run(&config, &["bootstrap"]).status.code(), Some(0));
+
+    let lb =
+        db.c.elb
+            .describe_load_balancers()
+            .send()
+            .await
+            .unwrap()
+            .load_balancers()[0]
+            .clone();
+    let lb_arn = lb.load_balancer_arn().unwrap();
+    let listener =
+        db.c.elb
+            .describe_listeners()
+            .load_balancer_arn(lb_arn)
+            .send()
+            .await
+            .unwrap()
+            .listeners()[0]
+            .listener_arn()
+            .unwrap()
+            .to_string();
+    db.c.elb
+        .delete_listener()
+        .listener_arn(&listener)
+        .send()
+        .await
+        .unwrap();
+    let service =
+        db.c.ec2
+            .describe_vpc_endpoint_service_configurations()
+            .send()
+            .await
+            .unwrap()
+            .service_configurations()[0]
+            .clone();
+    let id = service.service_id().unwrap();
+    db.c.ec2
+        .modify_vpc_endpoint_service_permissions()
+        .service_id(id)
+        .remove_allowed_principals(DBT)
+        .add_allowed_principals("arn:aws:iam::111111111111:root")
+        .send()
+        .await
+        .unwrap();
+    db.c.ec2
+        .modify_vpc_endpoint_service_configuration()
+        .service_id(id)
+        .acceptance_required(false)
+        .send()
+        .await
+        .unwrap();
+
+    let out = db.run(&config, &["bootstrap"]);
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out));
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(stdout.contains("+ TCP listener :5432"), "{stdout}");
+    assert!(stdout.contains("~ allowed principals"), "{stdout}");
+    assert!(
+        stdout.contains("~ VPC endpoint service: acceptance required: true"),
+        "{stdout}"
+    );
+    assert_eq!(
+        db.c.elb
+            .describe_listeners()
+            .load_balancer_arn(lb_arn)
+            .send()
+            .await
+            .unwrap()
+            .listeners()
+            .len(),
+        1
+    );
+    let perms =
+        db.c.ec2
+            .describe_vpc_endpoint_service_permissions()
+            .service_id(id)
+            .send()
+            .await
+            .unwrap();
+    let principals: Vec<_> = perms
+        .allowed_principals()
+        .iter()
+        .filter_map(|p| p.principal())
+        .collect();
+    assert_eq!(principals, vec![DBT]);
+    let service =
+        db.c.ec2
+            .describe_vpc_endpoint_service_configurations()
+            .service_ids(id)
+            .send()
+            .await
+            .unwrap();
+    assert_eq!(
+        service.service_configurations()[0].acceptance_required(),
+        Some(true)
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_failure_halfway_is_completed_by_the_next_run() {
+    let db = database().await;
+    let config = db.config(INSTANCE);
+    db.proxy.inject(
+        "CreateVpcEndpointServiceConfiguration",
+        Fault::Status {
+            status: 500,
+            code: "InternalFailure".into(),
+        },
+        None,
+    );
+    let out = db.run(&config, &["bootstrap"]);
+    assert_eq!(out.status.code(), Some(1), "{}", text(&out));
+    assert!(
+        text(&out).contains("CreateVpcEndpointServiceConfiguration"),
+        "{}",
+        text(&out)
+    );
+    db.proxy.clear_faults();
+    let out = db.run(&config, &["bootstrap"]);
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out));
+    assert_eq!(db.target_groups().await.len(), 1);
+    assert_eq!(
+        db.c.elb
+            .describe_load_balancers()
+            .send()
+            .await
+            .unwrap()
+            .load_balancers()
+            .len(),
+        1
+    );
+    assert_eq!(
+        db.c.ec2
+            .describe_vpc_endpoint_service_configurations()
+            .send()
+            .await
+            .unwrap()
+            .service_configurations()
+            .len(),
+        1
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn teardown_removes_only_what_bootstrap_tagged() {
+    let db = database().await;
+    let config = db.config(INSTANCE);
+    assert_eq!(db.run(&config, &["bootstrap"]).status.code(), Some(0));
+    // Look-alikes: same kind of resources, no pglink tags.
+    let lookalike_tg =
+        fixture::target_group(&db.c.elb, &db.vpc_id, "pglink-lookalike", false).await;
+    let lookalike_sg =
+        db.c.ec2
+            .create_security_group()
+            .group_name("pglink-analytics-nlb-copy")
+            .description("x")
+            .vpc_id(&db.vpc_id)
+            .send()
+            .await
+            .unwrap()
+            .group_id()
+            .unwrap()
+            .to_string();
+
+    let before = db.mutating_calls().len();
+    let out = db.run(&config, &["teardown"]);
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out));
+    let listed = String::from_utf8_lossy(&out.stdout).to_string();
+    assert!(
+        listed.contains("- VPC endpoint service")
+            && listed.contains("- target group pglink-analytics"),
+        "{listed}"
+    );
+    assert_eq!(
+        db.mutating_calls().len(),
+        before,
+        "teardown without --yes changed something"
+    );
+
+    let out = db.run(&config, &["teardown", "--yes"]);
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out));
+    let groups: Vec<String> = db
+        .target_groups()
+        .await
+        .iter()
+        .filter_map(|g| g.target_group_arn())
+        .map(str::to_string)
+        .collect();
+    assert_eq!(groups, vec![lookalike_tg]);
+    assert!(db
+        .c
+        .elb
+        .describe_load_balancers()
+        .send()
+        .await
+        .unwrap()
+        .load_balancers()
+        .is_empty());
+    assert!(db
+        .c
+        .ec2
+        .describe_vpc_endpoint_service_configurations()
+        .send()
+        .await
+        .unwrap()
+        .service_configurations()
+        .is_empty());
+    let sgs =
+        db.c.ec2
+            .describe_security_groups()
+            .filters(Filter::builder().name("vpc-id").values(&db.vpc_id).build())
+            .send()
+            .await
+            .unwrap();
+    let ids: Vec<&str> = sgs
+        .security_groups()
+        .iter()
+        .filter_map(|g| g.group_id())
+        .collect();
+    assert!(
+        ids.contains(&lookalike_sg.as_str()) && ids.contains(&db.db_sg.as_str()),
+        "{ids:?}"
+    );
+    assert!(!sgs
+        .security_groups()
+        .iter()
+        .any(|g| g.group_name() == Some("pglink-analytics-nlb")));
+    let rules =
+        db.c.ec2
+            .describe_security_group_rules()
+            .filters(Filter::builder().name("group-id").values(&db.db_sg).build())
+            .send()
+            .await
+            .unwrap();
+    assert!(
+        rules
+            .security_group_rules()
+            .iter()
+            .all(|r| r.is_egress() == Some(true)),
+        "the pglink rule stayed"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn preflight_errors_exit_2_before_any_change() {
+    let db = database().await;
+    let cases = [
+        (
+            format!("{INSTANCE}\nsubnet_ids = [\"{}\"]", db.subnets[0]),
+            "bootstrap.subnet_ids",
+        ),
+        (
+            INSTANCE.replace("analytics", "missing"),
+            "bootstrap.database.db_instance",
+        ),
+        (
+            format!("{INSTANCE}\nvpc_id = \"vpc-0123456789abcdef0\""),
+            "bootstrap.vpc_id",
+        ),
+        (
+            "database = { ip = \"10.20.0.15\" }".to_string(),
+            "bootstrap.vpc_id",
+        ),
+    ];
+    for (bootstrap, key) in cases {
+        let config = db.config(&bootstrap);
+        let out = db.run(&config, &["bootstrap"]);
+        assert_eq!(out.status.code(), Some(2), "{bootstrap}: {}", text(&out));
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert!(
+            stderr.contains(key),
+            "{bootstrap}: expected {key} in {stderr}"
+        );
+    }
+    // The database listens on 5432 (moto's default); the config says 6432.
+    let config_path = db.dir.path().join("port.toml");
+    let text_cfg = std::fs::read_to_string(db.config(INSTANCE))
+        .unwrap()
+        .replace("port = 5432", "port = 6432");
+    std::fs::write(&config_path, text_cfg).unwrap();
+    let out = db.run(config_path.to_str().unwrap(), &["bootstrap"]);
+    assert_eq!(out.status.code(), Some(2), "{}", text(&out));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("bootstrap.port"));
+    assert_eq!(db.mutating_calls(), Vec::<String>::new());
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn on_premises_ip_gets_availability_zone_all_and_no_security_group_rule() {
+    let db = database().await;
+    let config = db.config(&format!(
+        "database = {{ ip = \"192.168.10.5\" }}\nvpc_id = \"{}\"\nsubnet_ids = [\"{}\", \"{}\"]",
+        db.vpc_id, db.subnets[0], db.subnets[1]
+    ));
+    let out = db.run(&config, &["bootstrap"]);
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out));
+    let register = db
+        .proxy
+        .requests()
+        .into_iter()
+        .find(|r| r.action.as_deref() == Some("RegisterTargets"))
+        .unwrap();
+    assert!(
+        register
+            .body
+            .contains("Targets.member.1.AvailabilityZone=all"),
+        "{}",
+        register.body
+    );
+    assert!(register.body.contains("192.168.10.5"), "{}", register.body);
+    assert_eq!(db.proxy.count("AuthorizeSecurityGroupIngress"), 0);
+    assert!(
+        !String::from_utf8_lossy(&out.stdout).contains("[[targets]]"),
+        "a fixed IP needs no sync"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn db_cluster_is_placed_from_its_subnet_group() {
+    let db = database().await;
+    let cluster =
+        db.c.rds
+            .create_db_cluster()
+            .db_cluster_identifier("orders")
+            .engine("aurora-postgresql")
+            .master_username("pglink")
+            .master_user_password("not-a-secret-1")
+            .db_subnet_group_name("analytics")
+            .vpc_security_group_ids(&db.db_sg)
+            .send()
+            .await
+            .unwrap();
+    let writer = cluster
+        .db_cluster()
+        .unwrap()
+        .endpoint()
+        .unwrap()
+        .to_string();
+    db.dns.set(
+        &writer,
+        Behaviour::Addresses {
+            ips: vec!["10.0.2.60".parse().unwrap()],
+            ttl: 5,
+        },
+    );
+    let config = db.config("database = { db_cluster = \"orders\" }");
+    let out = db.run(&config, &["bootstrap"]);
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out));
+    let tg = db.target_groups().await[0]
+        .target_group_arn()
+        .unwrap()
+        .to_string();
+    assert_eq!(
+        fixture::registered(&db.c.elb, &tg).await,
+        fixture::set(&["10.0.2.60:5432"])
+    );
+    assert!(String::from_utf8_lossy(&out.stdout).contains("db_cluster = \"orders\""));
+}
