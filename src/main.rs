@@ -83,6 +83,11 @@ enum Command {
         #[arg(long)]
         yes: bool,
     },
+    /// Accept pending endpoint connections from the allowed principals' accounts.
+    Accept {
+        #[command(flatten)]
+        config: ConfigArg,
+    },
     /// Validate the configuration and print the effective settings.
     CheckConfig {
         #[command(flatten)]
@@ -124,6 +129,7 @@ fn main() -> ExitCode {
             output == OutputArg::Json,
         ),
         Command::Teardown { config, yes } => commands::teardown(config.config, log_format, yes),
+        Command::Accept { config } => commands::accept(config.config, log_format),
         Command::CheckConfig { config } => commands::check_config(config.config),
         Command::Healthcheck { url } => commands::healthcheck(&url),
     };

@@ -9,6 +9,7 @@
 //!  database security group: + TCP port from the NLB's security group only
 //! ```
 
+pub mod accept;
 pub mod endpoint_service;
 pub mod journal;
 pub mod load_balancer;

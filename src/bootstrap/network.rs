@@ -70,9 +70,11 @@ pub async fn derive(c: &RegionClients, s: &BootstrapSettings) -> Result<Placemen
         DatabaseKind::DbInstance(id) => instance(c, id).await?,
         DatabaseKind::DbCluster(id) => cluster(c, id).await?,
         DatabaseKind::Ip(_) => Database::default(),
-        other => return Err(PlacementError::Input(format!(
+        other => {
+            return Err(PlacementError::Input(format!(
             "bootstrap.database: {other:?} is not supported yet; use db_instance, db_cluster or ip"
-        ))),
+        )))
+        }
     };
     let vpc_id = s.vpc_id.clone().or(db.vpc_id.clone()).ok_or_else(|| {
         PlacementError::Input("bootstrap.vpc_id: required when the database is given by ip".into())

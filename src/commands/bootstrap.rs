@@ -8,7 +8,9 @@ use tracing::error;
 use super::{load, runtime, Exit};
 use crate::aws::{self, RegionClients};
 use crate::bootstrap::journal::Journal;
-use crate::bootstrap::{self, request, teardown, BootstrapError, Outcome};
+use crate::bootstrap::{
+    self, accept, endpoint_service, request, teardown, BootstrapError, Outcome,
+};
 use crate::config::{BootstrapSettings, Config, ConfigError, LogFormat};
 use crate::logging;
 use crate::metrics::Metrics;
@@ -158,6 +160,56 @@ pub fn teardown_cmd(path: Option<PathBuf>, log_format: Option<LogFormat>, yes: b
             Ok(()) => Exit::Ok,
             Err(e) => {
                 error!(error = %e, "teardown stopped; run it again to continue");
+                Exit::Failed
+            }
+        }
+    })
+}
+
+pub fn accept_cmd(path: Option<PathBuf>, log_format: Option<LogFormat>) -> Exit {
+    let (config, settings) = match load_bootstrap(path, log_format) {
+        Ok(loaded) => loaded,
+        Err(exit) => return exit,
+    };
+    let rt = match runtime() {
+        Ok(rt) => rt,
+        Err(exit) => return exit,
+    };
+    rt.block_on(async {
+        let (c, _) = match clients(&config).await {
+            Ok(c) => c,
+            Err(exit) => return exit,
+        };
+        let service = match endpoint_service::find(&c, &settings.name).await {
+            Ok(Some(s)) => s,
+            Ok(None) => {
+                error!(name = %settings.name, "no endpoint service carries pglink's tags for this name: run pglink bootstrap first");
+                return Exit::Failed;
+            }
+            Err(e) => {
+                error!(error = %e, "could not look up the endpoint service");
+                return Exit::Failed;
+            }
+        };
+        let id = service.service_id().unwrap_or_default();
+        match accept::accept(&c.ec2, id, &settings.allowed_principals).await {
+            Ok(report) => {
+                for conn in &report.accepted {
+                    println!("accepted  {} (account {})", conn.endpoint_id, conn.owner);
+                }
+                for conn in &report.foreign {
+                    println!("left pending  {} (account {} is not an allowed principal's)", conn.endpoint_id, conn.owner);
+                }
+                for (conn, reason) in &report.failed {
+                    println!("failed  {} (account {}): {reason}", conn.endpoint_id, conn.owner);
+                }
+                if report.accepted.is_empty() && report.foreign.is_empty() && report.failed.is_empty() {
+                    println!("no pending connections to {id}");
+                }
+                if report.failed.is_empty() { Exit::Ok } else { Exit::Failed }
+            }
+            Err(e) => {
+                error!(error = %e, "accept failed");
                 Exit::Failed
             }
         }

@@ -21,7 +21,7 @@ use crate::resolve::DnsResolver;
 use crate::sync::Syncer;
 use crate::targets::ElbTargetGroups;
 
-pub use bootstrap::{bootstrap, teardown_cmd as teardown};
+pub use bootstrap::{accept_cmd as accept, bootstrap, teardown_cmd as teardown};
 pub use check::check_config;
 pub use healthcheck::healthcheck;
 pub use once::sync_once;
