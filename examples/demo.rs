@@ -1,9 +1,10 @@
 //! The pglink demo: no AWS account needed.
 //!
-//! Starts an AWS API emulator (moto) and a DNS server on loopback, builds a VPC, an internal
-//! NLB with a TCP 5432 listener and a pglink-owned target group in the emulator, runs the
-//! sync daemon (interval 1 s, DNS TTL 1 s, as in production), then performs three Multi-AZ
-//! style failovers by repointing the database's DNS name and prints what happened.
+//! Starts an AWS API emulator (moto) and a DNS server on loopback, creates what a team
+//! already has (a VPC and a Multi-AZ RDS Postgres instance), runs `pglink bootstrap` to
+//! build the PrivateLink stack in front of it, then runs the sync daemon (interval 1 s,
+//! DNS TTL 1 s) and performs three Multi-AZ style failovers by repointing the database's
+//! DNS name, printing what happened and how long it took.
 //!
 //!     cargo run --example demo
 
@@ -13,19 +14,16 @@ mod support;
 use std::net::IpAddr;
 use std::time::{Duration, Instant};
 
-use aws_sdk_elasticloadbalancingv2::types::{
-    Action, ActionTypeEnum, LoadBalancerSchemeEnum, LoadBalancerTypeEnum, ProtocolEnum,
-};
 use pglink::config::LogFormat;
 use support::dns::{Behaviour, TestDns};
-use support::fixture::{self, set, Clients, TargetEntry, Watcher};
+use support::fixture::{self, set, Clients, Watcher};
 use support::moto::Moto;
 use tokio_util::sync::CancellationToken;
 
-const HOST: &str = "analytics.c9akciq32.us-east-1.rds.amazonaws.com";
 const LIMIT: Duration = Duration::from_secs(30);
 
-fn point(dns: &TestDns, addr: &str) {
+/// RDS publishes the endpoint as a CNAME to the current primary's instance name.
+fn point(dns: &TestDns, host: &str, addr: &str) {
     let ip: IpAddr = addr.parse().expect("ip");
     let instance = format!("ip-{}.instances.test", addr.replace('.', "-"));
     dns.set(
@@ -36,7 +34,7 @@ fn point(dns: &TestDns, addr: &str) {
         },
     );
     dns.set(
-        HOST,
+        host,
         Behaviour::Cname {
             target: instance,
             ttl: 1,
@@ -49,73 +47,61 @@ async fn main() {
     for (k, v) in fixture::AWS_ENV {
         std::env::set_var(k, v);
     }
-    println!("pglink demo: emulator + DNS server on loopback, then three failovers\n");
+    pglink::logging::init(LogFormat::Text, "info");
+    println!("pglink demo: emulator + DNS server on loopback, bootstrap, then three failovers\n");
     let started = Instant::now();
     let moto = Moto::start();
     let dns = TestDns::start();
     let clients = Clients::new(&moto.endpoint).await;
     println!(
-        "  moto server      {}   (started in {:.1?})",
+        "  moto server   {}   (started in {:.1?})",
         moto.endpoint,
         started.elapsed()
     );
-    println!("  DNS server       {}", dns.addr);
+    println!("  DNS server    {}\n", dns.addr);
 
+    // What the team already has: a VPC and a Multi-AZ Postgres instance in it.
     let net = fixture::network(&clients.ec2, "10.0.0.0/16").await;
-    let arn = fixture::target_group(&clients.elb, &net.vpc_id, "pglink-analytics", true).await;
-    let nlb = clients
-        .elb
-        .create_load_balancer()
-        .name("pglink-analytics")
-        .r#type(LoadBalancerTypeEnum::Network)
-        .scheme(LoadBalancerSchemeEnum::Internal)
-        .set_subnets(Some(net.subnet_ids.clone()))
-        .send()
-        .await
-        .expect("CreateLoadBalancer");
-    let nlb_arn = nlb.load_balancers()[0]
-        .load_balancer_arn()
-        .expect("nlb arn")
-        .to_string();
-    clients
-        .elb
-        .create_listener()
-        .load_balancer_arn(&nlb_arn)
-        .protocol(ProtocolEnum::Tcp)
-        .port(5432)
-        .default_actions(
-            Action::builder()
-                .r#type(ActionTypeEnum::Forward)
-                .target_group_arn(&arn)
-                .build(),
-        )
-        .send()
-        .await
-        .expect("CreateListener");
-    println!(
-        "  VPC              {} with subnets {}",
-        net.vpc_id,
-        net.subnet_ids.join(", ")
-    );
-    println!("  internal NLB     {nlb_arn}");
-    println!("  target group     {arn}\n");
+    let host = existing_database(&clients, &net).await;
+    point(&dns, &host, "10.0.1.10");
+    println!("  database      db_instance \"analytics\" at {host} -> 10.0.1.10\n");
 
-    point(&dns, "10.0.1.10");
     let dir = tempfile::tempdir().expect("tempdir");
-    let mut text = fixture::config_text(
-        &moto.endpoint,
-        dns.addr,
-        "1s",
-        &[TargetEntry::endpoint("analytics", HOST, &arn)],
+    let text = format!(
+        "[aws]\nregion = \"us-east-1\"\nendpoint_url = \"{}\"\n\n[dns]\nnameservers = [\"{}\"]\n\n\
+         [sync]\ninterval = \"1s\"\n\n[server]\nlisten = \"127.0.0.1:0\"\n\n\
+         [bootstrap]\nname = \"analytics\"\ndatabase = {{ db_instance = \"analytics\" }}\n\
+         allowed_principals = [\"arn:aws:iam::346425330055:role/MTPL_Admin\"]\nconsumer_environment = \"US\"\n",
+        moto.endpoint, dns.addr
     );
-    text = text
-        .replace("drift_check = \"10s\"", "drift_check = \"60s\"")
-        .replace("info,pglink=debug", "info");
     let path = fixture::write_config(dir.path(), &text);
     println!("config ({}):\n{}", path.display(), indent(&text));
+    println!("$ pglink bootstrap -c {}\n", path.display());
+    let bootstrap_path = path.clone();
+    let exit = tokio::task::spawn_blocking(move || {
+        pglink::commands::bootstrap(Some(bootstrap_path), None, false, false)
+    })
+    .await
+    .expect("bootstrap");
+    assert_eq!(exit, pglink::commands::Exit::Ok, "bootstrap failed");
+    let out = clients
+        .elb
+        .describe_target_groups()
+        .names("pglink-analytics")
+        .send()
+        .await
+        .expect("target group");
+    let arn = out.target_groups()[0]
+        .target_group_arn()
+        .expect("arn")
+        .to_string();
 
+    // The snippet bootstrap printed, appended to the same config: the daemon follows the
+    // instance through RDS discovery and DNS.
+    let text = format!("{text}\n[[targets]]\nname = \"analytics\"\ndb_instance = \"analytics\"\ntarget_group = \"{arn}\"\nport = 5432\n");
+    std::fs::write(&path, &text).expect("config");
+    println!("$ pglink run -c {}   (in-process here)\n", path.display());
     let (_, config) = pglink::config::load(&path).expect("valid config");
-    pglink::logging::init(LogFormat::Text, "info");
     let shutdown = CancellationToken::new();
     let daemon = tokio::spawn(pglink::commands::daemon(config, shutdown.clone()));
     let watch = Watcher::start(clients.elb.clone(), arn.clone(), Duration::from_millis(20));
@@ -130,9 +116,9 @@ async fn main() {
         ("10.0.3.30", "10.0.1.10"),
     ] {
         tokio::time::sleep(Duration::from_secs(2)).await;
-        println!("\n>>> failover: {HOST} now resolves to {to} (was {from})");
+        println!("\n>>> failover: {host} now resolves to {to} (was {from})");
         let changed = Instant::now();
-        point(&dns, to);
+        point(&dns, &host, to);
         let both = set(&[&format!("{from}:5432"), &format!("{to}:5432")]);
         let only_new = set(&[&format!("{to}:5432")]);
         let in_at = wait_until(&watch, |s| s.contains(&format!("{to}:5432"))).await;
@@ -143,7 +129,7 @@ async fn main() {
     shutdown.cancel();
     daemon.await.expect("daemon task");
 
-    println!("\nfirst registration after start: {first:.2?}\n");
+    println!("\ndaemon start to a group matching DNS: {first:.2?} (bootstrap registered the first target)\n");
     println!("failover  from        to          new IP registered  old IP removed  both in group between");
     for (i, (from, to, new_in, old_out, overlap)) in rows.iter().enumerate() {
         println!(
@@ -162,6 +148,48 @@ async fn main() {
     );
     println!("(times are from the DNS change, seen by polling the emulator every 20 ms; interval 1 s, TTL 1 s.");
     println!(" On AWS the NLB then needs its own registration and health checks before it routes to the new IP.)");
+}
+
+/// A DB subnet group over the VPC's subnets, a security group, and a Multi-AZ instance.
+async fn existing_database(c: &Clients, net: &fixture::Network) -> String {
+    let sg = c
+        .ec2
+        .create_security_group()
+        .group_name("analytics-db")
+        .description("database")
+        .vpc_id(&net.vpc_id)
+        .send()
+        .await
+        .expect("sg");
+    c.rds
+        .create_db_subnet_group()
+        .db_subnet_group_name("analytics")
+        .db_subnet_group_description("analytics")
+        .set_subnet_ids(Some(net.subnet_ids.clone()))
+        .send()
+        .await
+        .expect("subnet group");
+    let db = c
+        .rds
+        .create_db_instance()
+        .db_instance_identifier("analytics")
+        .engine("postgres")
+        .db_instance_class("db.t3.micro")
+        .allocated_storage(20)
+        .master_username("pglink")
+        .master_user_password("demo-only-password")
+        .db_subnet_group_name("analytics")
+        .vpc_security_group_ids(sg.group_id().unwrap_or_default())
+        .multi_az(true)
+        .publicly_accessible(false)
+        .send()
+        .await
+        .expect("db instance");
+    db.db_instance()
+        .and_then(|d| d.endpoint())
+        .and_then(|e| e.address())
+        .expect("endpoint")
+        .to_string()
 }
 
 async fn wait_until(
