@@ -44,6 +44,7 @@ pub async fn sdk_config(settings: &AwsSettings, fallback_region: Option<&str>) -
 /// Clients for one region, and the metrics every call is counted in.
 #[derive(Clone, Debug)]
 pub struct RegionClients {
+    pub autoscaling: aws_sdk_autoscaling::Client,
     pub elb: aws_sdk_elasticloadbalancingv2::Client,
     pub ec2: aws_sdk_ec2::Client,
     pub rds: aws_sdk_rds::Client,
@@ -75,10 +76,14 @@ impl RegionClients {
         let ec2 = aws_sdk_ec2::config::Builder::from(sdk)
             .region(region.clone())
             .build();
+        let autoscaling = aws_sdk_autoscaling::config::Builder::from(sdk)
+            .region(region.clone())
+            .build();
         let rds = aws_sdk_rds::config::Builder::from(sdk)
             .region(region)
             .build();
         Self {
+            autoscaling: aws_sdk_autoscaling::Client::from_conf(autoscaling),
             elb: aws_sdk_elasticloadbalancingv2::Client::from_conf(elb),
             ec2: aws_sdk_ec2::Client::from_conf(ec2),
             rds: aws_sdk_rds::Client::from_conf(rds),

@@ -691,3 +691,173 @@ async fn db_cluster_is_placed_from_its_subnet_group() {
     );
     assert!(String::from_utf8_lossy(&out.stdout).contains("db_cluster = \"orders\""));
 }
+
+/// An instance in the first subnet, in the database's security group.
+async fn instance(db: &Db) -> String {
+    let out =
+        db.c.ec2
+            .run_instances()
+            .image_id("ami-12c6146b")
+            .instance_type(aws_sdk_ec2::types::InstanceType::T3Micro)
+            .min_count(1)
+            .max_count(1)
+            .subnet_id(&db.subnets[0])
+            .security_group_ids(&db.db_sg)
+            .send()
+            .await
+            .unwrap();
+    out.instances()[0].instance_id().unwrap().to_string()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn ec2_instance_gets_an_instance_target_group_in_every_az() {
+    let db = database().await;
+    let id = instance(&db).await;
+    let config = db.config(&format!("database = {{ ec2_instance = \"{id}\" }}"));
+    let out = db.run(&config, &["bootstrap"]);
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out));
+    let tg = &db.target_groups().await[0];
+    assert_eq!(tg.target_type().map(|t| t.as_str()), Some("instance"));
+    let tg_arn = tg.target_group_arn().unwrap();
+    assert_eq!(
+        fixture::registered(&db.c.elb, tg_arn).await,
+        fixture::set(&[&format!("{id}:5432")])
+    );
+    let lb =
+        db.c.elb
+            .describe_load_balancers()
+            .send()
+            .await
+            .unwrap()
+            .load_balancers()[0]
+            .clone();
+    assert_eq!(
+        lb.availability_zones().len(),
+        2,
+        "the NLB spans the VPC's AZs, not only the instance's"
+    );
+    assert_eq!(db.proxy.count("AuthorizeSecurityGroupIngress"), 1);
+    db.proxy.clear_requests();
+    assert_eq!(db.run(&config, &["bootstrap"]).status.code(), Some(0));
+    assert_eq!(db.mutating_calls(), Vec::<String>::new());
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn autoscaling_group_is_attached_and_detached_on_teardown() {
+    let db = database().await;
+    db.c.ec2
+        .create_launch_template()
+        .launch_template_name("pg")
+        .launch_template_data(
+            aws_sdk_ec2::types::RequestLaunchTemplateData::builder()
+                .image_id("ami-12c6146b")
+                .instance_type(aws_sdk_ec2::types::InstanceType::T3Micro)
+                .security_group_ids(&db.db_sg)
+                .build(),
+        )
+        .send()
+        .await
+        .unwrap();
+    db.c.autoscaling
+        .create_auto_scaling_group()
+        .auto_scaling_group_name("pg-asg")
+        .launch_template(
+            aws_sdk_autoscaling::types::LaunchTemplateSpecification::builder()
+                .launch_template_name("pg")
+                .build(),
+        )
+        .min_size(1)
+        .max_size(1)
+        .vpc_zone_identifier(db.subnets.join(","))
+        .send()
+        .await
+        .unwrap();
+    let config = db.config("database = { autoscaling_group = \"pg-asg\" }");
+    let out = db.run(&config, &["bootstrap"]);
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out));
+    assert!(String::from_utf8_lossy(&out.stdout)
+        .contains("+ Auto Scaling group pg-asg: attach to the target group"));
+    let tg_arn = db.target_groups().await[0]
+        .target_group_arn()
+        .unwrap()
+        .to_string();
+    let attached =
+        db.c.autoscaling
+            .describe_load_balancer_target_groups()
+            .auto_scaling_group_name("pg-asg")
+            .send()
+            .await
+            .unwrap();
+    assert_eq!(
+        attached.load_balancer_target_groups()[0].load_balancer_target_group_arn(),
+        Some(tg_arn.as_str())
+    );
+    assert_eq!(
+        fixture::registered(&db.c.elb, &tg_arn).await.len(),
+        1,
+        "the group's instance is registered"
+    );
+    db.proxy.clear_requests();
+    assert_eq!(db.run(&config, &["bootstrap"]).status.code(), Some(0));
+    assert_eq!(db.mutating_calls(), Vec::<String>::new());
+
+    let out = db.run(&config, &["teardown", "--yes"]);
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out));
+    let attached =
+        db.c.autoscaling
+            .describe_load_balancer_target_groups()
+            .auto_scaling_group_name("pg-asg")
+            .send()
+            .await
+            .unwrap();
+    assert!(attached.load_balancer_target_groups().is_empty());
+    assert!(db.target_groups().await.is_empty());
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn explicit_network_settings_override_the_derived_ones() {
+    let db = database().await;
+    let other_sg =
+        db.c.ec2
+            .create_security_group()
+            .group_name("pgbouncer")
+            .description("x")
+            .vpc_id(&db.vpc_id)
+            .send()
+            .await
+            .unwrap()
+            .group_id()
+            .unwrap()
+            .to_string();
+    let config = db.config(&format!(
+        "{INSTANCE}\nvpc_id = \"{}\"\nsubnet_ids = [\"{}\", \"{}\"]\ndatabase_security_group_id = \"{other_sg}\"",
+        db.vpc_id, db.subnets[1], db.subnets[0]
+    ));
+    let out = db.run(&config, &["bootstrap"]);
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out));
+    let rules_on = |sg: String| {
+        let ec2 = db.c.ec2.clone();
+        async move {
+            let out = ec2
+                .describe_security_group_rules()
+                .filters(Filter::builder().name("group-id").values(sg).build())
+                .send()
+                .await
+                .unwrap();
+            out.security_group_rules()
+                .iter()
+                .filter(|r| r.is_egress() == Some(false))
+                .count()
+        }
+    };
+    assert_eq!(
+        rules_on(other_sg.clone()).await,
+        1,
+        "the rule goes to the configured group"
+    );
+    assert_eq!(
+        rules_on(db.db_sg.clone()).await,
+        0,
+        "and not to the derived one"
+    );
+}

@@ -11,6 +11,7 @@
 
 pub mod accept;
 pub mod endpoint_service;
+pub mod initial;
 pub mod journal;
 pub mod load_balancer;
 pub mod network;
@@ -21,17 +22,13 @@ pub mod tags;
 pub mod target_group;
 pub mod teardown;
 
-use std::collections::BTreeSet;
-
 use aws_sdk_elasticloadbalancingv2::types::TargetTypeEnum;
 use serde::Serialize;
 
 use crate::aws::RegionClients;
 use crate::config::BootstrapSettings;
 use crate::error::AwsError;
-use crate::plan::TargetKey;
-use crate::resolve::{Family, Resolve};
-use crate::targets::{specs, ElbTargetGroups, TargetGroups};
+use crate::resolve::Resolve;
 use journal::{Journal, Mark};
 use network::{InitialTarget, Placement, PlacementError};
 
@@ -105,15 +102,12 @@ pub async fn bootstrap<R: Resolve>(
     for db_group in &placement.database_security_groups {
         security_group::ensure_db_rule(c, journal, name, db_group, sg.as_deref(), s.port).await?;
     }
-    let tg = target_group::ensure(
-        c,
-        journal,
-        name,
-        &placement.vpc_id,
-        s.port,
-        TargetTypeEnum::Ip,
-    )
-    .await?;
+    let target_type = if placement.initial_target.by_instance() {
+        TargetTypeEnum::Instance
+    } else {
+        TargetTypeEnum::Ip
+    };
+    let tg = target_group::ensure(c, journal, name, &placement.vpc_id, s.port, target_type).await?;
     let nlb = load_balancer::ensure(c, journal, name, &placement.subnets, sg.as_deref()).await?;
     load_balancer::ensure_listener(c, journal, name, nlb.as_deref(), tg.as_deref(), s.port).await?;
     let service = endpoint_service::ensure(
@@ -136,8 +130,9 @@ pub async fn bootstrap<R: Resolve>(
     Ok(out)
 }
 
-/// Registers the database's current address when the group is empty, so the consumer has
-/// a target from the start; `pglink run` keeps it current afterwards.
+/// Registers the database's current address (or instance, or attaches the Auto Scaling
+/// group) when the group is empty, so the consumer has a target from the start;
+/// `pglink run` keeps an address current afterwards.
 async fn initial_target<R: Resolve>(
     c: &RegionClients,
     journal: &mut Journal,
@@ -146,40 +141,32 @@ async fn initial_target<R: Resolve>(
     port: u16,
     resolver: &R,
 ) -> Result<Vec<String>, BootstrapError> {
-    let addresses: BTreeSet<_> = match &placement.initial_target {
-        InitialTarget::Ip(ip) => [*ip].into(),
-        InitialTarget::Hostname(host) => {
-            resolver
-                .resolve(host, Family::V4)
-                .await
-                .map_err(|failure| BootstrapError::Dns {
-                    host: host.clone(),
-                    failure,
-                })?
-                .addresses
-        }
-    };
-    let keys: Vec<TargetKey> = addresses
-        .iter()
-        .map(|ip| TargetKey::new(*ip, port))
-        .collect();
-    let shown: Vec<String> = keys.iter().map(ToString::to_string).collect();
+    if let InitialTarget::AutoScalingGroup(asg) = &placement.initial_target {
+        return initial::attach_group(c, journal, tg, asg)
+            .await
+            .map_err(Into::into);
+    }
+    let shown = initial::wanted(&placement.initial_target, port, resolver).await?;
     let Some(tg) = tg else {
         journal.record(Mark::Create, "first target", shown.join(", "));
         return Ok(shown);
     };
-    let groups = ElbTargetGroups::new(c.clone());
-    let registered = groups.read_targets(tg).await?;
+    let registered = initial::registered(c, tg).await?;
     if !registered.is_empty() {
-        let now: Vec<String> = registered.iter().map(|r| r.key.to_string()).collect();
-        journal.record(Mark::Ok, "targets", now.join(", "));
-        return Ok(now);
+        journal.record(Mark::Ok, "targets", registered.join(", "));
+        return Ok(registered);
     }
     journal.record(Mark::Create, "first target", shown.join(", "));
     if !journal.dry_run {
-        groups
-            .register(tg, &specs(&keys, &placement.vpc_cidrs))
-            .await?;
+        initial::register(
+            c,
+            tg,
+            &placement.initial_target,
+            port,
+            &placement.vpc_cidrs,
+            resolver,
+        )
+        .await?;
     }
     Ok(shown)
 }

@@ -24,6 +24,17 @@ pub enum InitialTarget {
     /// An RDS endpoint, resolved through DNS at bootstrap time.
     Hostname(String),
     Ip(IpAddr),
+    /// An EC2 instance, registered by ID (instance target group).
+    Instance(String),
+    /// An Auto Scaling group: the group is attached and registers its own instances.
+    AutoScalingGroup(String),
+}
+
+impl InitialTarget {
+    /// Instances and Auto Scaling groups use an instance target group, the rest IP.
+    pub fn by_instance(&self) -> bool {
+        matches!(self, Self::Instance(_) | Self::AutoScalingGroup(_))
+    }
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -70,11 +81,8 @@ pub async fn derive(c: &RegionClients, s: &BootstrapSettings) -> Result<Placemen
         DatabaseKind::DbInstance(id) => instance(c, id).await?,
         DatabaseKind::DbCluster(id) => cluster(c, id).await?,
         DatabaseKind::Ip(_) => Database::default(),
-        other => {
-            return Err(PlacementError::Input(format!(
-            "bootstrap.database: {other:?} is not supported yet; use db_instance, db_cluster or ip"
-        )))
-        }
+        DatabaseKind::Ec2Instance(id) => ec2_instance(c, id).await?,
+        DatabaseKind::AutoscalingGroup(name) => autoscaling_group(c, name).await?,
     };
     let vpc_id = s.vpc_id.clone().or(db.vpc_id.clone()).ok_or_else(|| {
         PlacementError::Input("bootstrap.vpc_id: required when the database is given by ip".into())
@@ -82,6 +90,8 @@ pub async fn derive(c: &RegionClients, s: &BootstrapSettings) -> Result<Placemen
     let db_subnets = describe_subnets(c, &db.subnet_ids).await?;
     let subnets = match &s.subnet_ids {
         Some(ids) => describe_subnets(c, ids).await?,
+        // A single instance lives in one subnet: the NLB also needs the VPC's other AZs.
+        None if matches!(s.database, DatabaseKind::Ec2Instance(_)) => one_subnet_per_az(c, &vpc_id, &db_subnets).await?,
         None if !db_subnets.is_empty() => db_subnets.clone(),
         None => {
             return Err(PlacementError::Input(
@@ -96,6 +106,8 @@ pub async fn derive(c: &RegionClients, s: &BootstrapSettings) -> Result<Placemen
     };
     let initial_target = match (&s.database, &db.endpoint) {
         (DatabaseKind::Ip(ip), _) => InitialTarget::Ip(*ip),
+        (DatabaseKind::Ec2Instance(id), _) => InitialTarget::Instance(id.clone()),
+        (DatabaseKind::AutoscalingGroup(name), _) => InitialTarget::AutoScalingGroup(name.clone()),
         (_, Some(host)) => InitialTarget::Hostname(host.clone()),
         _ => {
             return Err(AwsError::Transient {
@@ -207,6 +219,121 @@ async fn cluster(c: &RegionClients, id: &str) -> Result<Database, PlacementError
         }
     }
     Ok(db)
+}
+
+async fn ec2_instance(c: &RegionClients, id: &str) -> Result<Database, PlacementError> {
+    let out = c
+        .ec2
+        .describe_instances()
+        .instance_ids(id)
+        .send()
+        .await
+        .pipe_observe(c, "DescribeInstances", id)
+        .map_err(|e| not_found_is_input(e, "bootstrap.database.ec2_instance", id))?;
+    let instance = out.reservations().iter().flat_map(|r| r.instances()).next();
+    let Some(i) = instance else {
+        return Err(PlacementError::Input(format!(
+            "bootstrap.database.ec2_instance: no instance {id:?} in this region"
+        )));
+    };
+    Ok(Database {
+        vpc_id: i.vpc_id().map(str::to_string),
+        subnet_ids: i.subnet_id().map(str::to_string).into_iter().collect(),
+        security_groups: i
+            .security_groups()
+            .iter()
+            .filter_map(|g| g.group_id())
+            .map(str::to_string)
+            .collect(),
+        ..Database::default()
+    })
+}
+
+async fn autoscaling_group(c: &RegionClients, name: &str) -> Result<Database, PlacementError> {
+    let out = c
+        .autoscaling
+        .describe_auto_scaling_groups()
+        .auto_scaling_group_names(name)
+        .send()
+        .await
+        .pipe_observe(c, "DescribeAutoScalingGroups", name)?;
+    let Some(group) = out.auto_scaling_groups().first() else {
+        return Err(PlacementError::Input(format!(
+            "bootstrap.database.autoscaling_group: no Auto Scaling group {name:?} in this region"
+        )));
+    };
+    let subnet_ids: Vec<String> = group
+        .vpc_zone_identifier()
+        .unwrap_or_default()
+        .split(',')
+        .map(str::trim)
+        .filter(|s| !s.is_empty())
+        .map(str::to_string)
+        .collect();
+    let subnets = describe_subnets(c, &subnet_ids).await?;
+    // The instances' groups get the NLB rule, as for a single instance.
+    let instance_ids: Vec<String> = group
+        .instances()
+        .iter()
+        .filter_map(|i| i.instance_id())
+        .map(str::to_string)
+        .collect();
+    let mut security_groups = BTreeSet::new();
+    if !instance_ids.is_empty() {
+        let out = c
+            .ec2
+            .describe_instances()
+            .set_instance_ids(Some(instance_ids))
+            .send()
+            .await
+            .pipe_observe(c, "DescribeInstances", name)?;
+        let instances = out.reservations().iter().flat_map(|r| r.instances());
+        security_groups.extend(
+            instances
+                .flat_map(|i| i.security_groups())
+                .filter_map(|g| g.group_id())
+                .map(str::to_string),
+        );
+    }
+    Ok(Database {
+        vpc_id: subnets.first().map(|s| s.vpc_id.clone()),
+        subnet_ids,
+        security_groups: security_groups.into_iter().collect(),
+        ..Database::default()
+    })
+}
+
+/// The instance's subnet, plus the first subnet (by ID) of every other AZ in the VPC.
+async fn one_subnet_per_az(
+    c: &RegionClients,
+    vpc_id: &str,
+    own: &[Subnet],
+) -> Result<Vec<Subnet>, PlacementError> {
+    let out = c
+        .ec2
+        .describe_subnets()
+        .filters(Filter::builder().name("vpc-id").values(vpc_id).build())
+        .send()
+        .await
+        .pipe_observe(c, "DescribeSubnets", vpc_id)?;
+    let mut chosen: Vec<Subnet> = own.to_vec();
+    let mut all: Vec<Subnet> = out
+        .subnets()
+        .iter()
+        .map(|s| Subnet {
+            id: s.subnet_id().unwrap_or_default().to_string(),
+            az: s.availability_zone().unwrap_or_default().to_string(),
+            vpc_id: s.vpc_id().unwrap_or_default().to_string(),
+        })
+        .collect();
+    all.sort_by(|a, b| a.id.cmp(&b.id));
+    for s in all {
+        if !chosen.iter().any(|c| c.az == s.az) {
+            chosen.push(s);
+        }
+    }
+    chosen.sort_by(|a, b| a.az.cmp(&b.az));
+    Ok(chosen)
 }
 
 fn not_found_is_input(e: AwsError, key: &str, id: &str) -> PlacementError {

@@ -8,8 +8,9 @@ use std::time::{Duration, Instant};
 use tracing::info;
 
 use super::journal::{Journal, Mark};
-use super::{endpoint_service, load_balancer, security_group, target_group};
+use super::{endpoint_service, initial, load_balancer, security_group, target_group};
 use crate::aws::RegionClients;
+use crate::config::{BootstrapSettings, DatabaseKind};
 use crate::error::AwsError;
 
 /// Deleting an NLB releases its network interfaces over a few minutes; the security group
@@ -18,9 +19,10 @@ const DEPENDENCY_TIMEOUT: Duration = Duration::from_secs(600);
 
 pub async fn teardown(
     c: &RegionClients,
-    name: &str,
+    settings: &BootstrapSettings,
     journal: &mut Journal,
 ) -> Result<(), AwsError> {
+    let name = settings.name.as_str();
     if let Some(service) = endpoint_service::find(c, name).await? {
         let id = service.service_id().unwrap_or_default().to_string();
         journal.record(
@@ -51,6 +53,9 @@ pub async fn teardown(
     }
     if let Some(tg) = target_group::find(c, name).await? {
         let arn = tg.target_group_arn().unwrap_or_default().to_string();
+        if let DatabaseKind::AutoscalingGroup(asg) = &settings.database {
+            initial::detach_group(c, journal, &arn, asg).await?;
+        }
         journal.record(
             Mark::Delete,
             format!("target group {}", target_group::group_name(name)),

@@ -145,7 +145,7 @@ pub fn teardown_cmd(path: Option<PathBuf>, log_format: Option<LogFormat>, yes: b
             Err(exit) => return exit,
         };
         let mut journal = Journal::new(!yes);
-        let result = teardown::teardown(&c, &settings.name, &mut journal).await;
+        let result = teardown::teardown(&c, &settings, &mut journal).await;
         let verb = if yes {
             "deleted"
         } else {

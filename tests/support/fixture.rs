@@ -34,6 +34,7 @@ pub async fn sdk(endpoint: &str) -> SdkConfig {
 }
 
 pub struct Clients {
+    pub autoscaling: aws_sdk_autoscaling::Client,
     pub ec2: aws_sdk_ec2::Client,
     pub elb: aws_sdk_elasticloadbalancingv2::Client,
     pub rds: aws_sdk_rds::Client,
@@ -43,6 +44,7 @@ impl Clients {
     pub async fn new(endpoint: &str) -> Clients {
         let sdk = sdk(endpoint).await;
         Clients {
+            autoscaling: aws_sdk_autoscaling::Client::new(&sdk),
             ec2: aws_sdk_ec2::Client::new(&sdk),
             elb: aws_sdk_elasticloadbalancingv2::Client::new(&sdk),
             rds: aws_sdk_rds::Client::new(&sdk),

@@ -1,0 +1,184 @@
+//! The first target: the database's current address, its instance, or its Auto Scaling
+//! group attached to the target group.
+
+use std::collections::BTreeSet;
+
+use aws_sdk_elasticloadbalancingv2::types::TargetDescription;
+use ipnet::IpNet;
+
+use super::journal::{Journal, Mark};
+use super::network::InitialTarget;
+use super::BootstrapError;
+use crate::aws::{Observe, RegionClients};
+use crate::error::AwsError;
+use crate::plan::TargetKey;
+use crate::resolve::{Family, Resolve};
+use crate::targets::{specs, ElbTargetGroups, TargetGroups};
+
+async fn addresses<R: Resolve>(
+    target: &InitialTarget,
+    resolver: &R,
+) -> Result<BTreeSet<std::net::IpAddr>, BootstrapError> {
+    match target {
+        InitialTarget::Ip(ip) => Ok([*ip].into()),
+        InitialTarget::Hostname(host) => Ok(resolver
+            .resolve(host, Family::V4)
+            .await
+            .map_err(|failure| BootstrapError::Dns {
+                host: host.clone(),
+                failure,
+            })?
+            .addresses),
+        _ => Ok(BTreeSet::new()),
+    }
+}
+
+/// What the first registration will be, for the plan.
+pub async fn wanted<R: Resolve>(
+    target: &InitialTarget,
+    port: u16,
+    resolver: &R,
+) -> Result<Vec<String>, BootstrapError> {
+    if let InitialTarget::Instance(id) = target {
+        return Ok(vec![format!("{id}:{port}")]);
+    }
+    let found = addresses(target, resolver).await?;
+    Ok(found
+        .iter()
+        .map(|ip| TargetKey::new(*ip, port).to_string())
+        .collect())
+}
+
+/// Every target in the group, whatever its type, as "id:port".
+pub async fn registered(c: &RegionClients, tg: &str) -> Result<Vec<String>, AwsError> {
+    let out = c
+        .elb
+        .describe_target_health()
+        .target_group_arn(tg)
+        .send()
+        .await
+        .pipe_observe(c, "DescribeTargetHealth", tg)?;
+    Ok(out
+        .target_health_descriptions()
+        .iter()
+        .filter_map(|d| d.target())
+        .map(|t| {
+            format!(
+                "{}:{}",
+                t.id().unwrap_or_default(),
+                t.port().unwrap_or_default()
+            )
+        })
+        .collect())
+}
+
+pub async fn register<R: Resolve>(
+    c: &RegionClients,
+    tg: &str,
+    target: &InitialTarget,
+    port: u16,
+    vpc_cidrs: &[IpNet],
+    resolver: &R,
+) -> Result<(), BootstrapError> {
+    if let InitialTarget::Instance(id) = target {
+        let description = TargetDescription::builder()
+            .id(id)
+            .port(i32::from(port))
+            .build();
+        c.elb
+            .register_targets()
+            .target_group_arn(tg)
+            .targets(description)
+            .send()
+            .await
+            .pipe_observe(c, "RegisterTargets", tg)?;
+        return Ok(());
+    }
+    let keys: Vec<TargetKey> = addresses(target, resolver)
+        .await?
+        .iter()
+        .map(|ip| TargetKey::new(*ip, port))
+        .collect();
+    ElbTargetGroups::new(c.clone())
+        .register(tg, &specs(&keys, vpc_cidrs))
+        .await?;
+    Ok(())
+}
+
+/// Attaches the Auto Scaling group to the target group (it then registers its instances).
+pub async fn attach_group(
+    c: &RegionClients,
+    journal: &mut Journal,
+    tg: Option<&str>,
+    asg: &str,
+) -> Result<Vec<String>, AwsError> {
+    let resource = format!("Auto Scaling group {asg}");
+    let Some(tg) = tg else {
+        journal.record(Mark::Create, resource, "attach to the target group");
+        return Ok(Vec::new());
+    };
+    let out = c
+        .autoscaling
+        .describe_load_balancer_target_groups()
+        .auto_scaling_group_name(asg)
+        .send()
+        .await
+        .pipe_observe(c, "DescribeLoadBalancerTargetGroups", asg)?;
+    if out
+        .load_balancer_target_groups()
+        .iter()
+        .any(|g| g.load_balancer_target_group_arn() == Some(tg))
+    {
+        journal.record(Mark::Ok, resource, "attached to the target group");
+    } else {
+        journal.record(Mark::Create, resource, "attach to the target group");
+        if !journal.dry_run {
+            c.autoscaling
+                .attach_load_balancer_target_groups()
+                .auto_scaling_group_name(asg)
+                .target_group_arns(tg)
+                .send()
+                .await
+                .pipe_observe(c, "AttachLoadBalancerTargetGroups", asg)?;
+        }
+    }
+    registered(c, tg).await
+}
+
+/// Detaches the group before the target group is deleted (teardown).
+pub async fn detach_group(
+    c: &RegionClients,
+    journal: &mut Journal,
+    tg: &str,
+    asg: &str,
+) -> Result<(), AwsError> {
+    let out = c
+        .autoscaling
+        .describe_load_balancer_target_groups()
+        .auto_scaling_group_name(asg)
+        .send()
+        .await
+        .pipe_observe(c, "DescribeLoadBalancerTargetGroups", asg)?;
+    if !out
+        .load_balancer_target_groups()
+        .iter()
+        .any(|g| g.load_balancer_target_group_arn() == Some(tg))
+    {
+        return Ok(());
+    }
+    journal.record(
+        Mark::Delete,
+        format!("attachment of Auto Scaling group {asg}"),
+        tg.to_string(),
+    );
+    if !journal.dry_run {
+        c.autoscaling
+            .detach_load_balancer_target_groups()
+            .auto_scaling_group_name(asg)
+            .target_group_arns(tg)
+            .send()
+            .await
+            .pipe_observe(c, "DetachLoadBalancerTargetGroups", asg)?;
+    }
+    Ok(())
+}
