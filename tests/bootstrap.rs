@@ -861,3 +861,53 @@ async fn explicit_network_settings_override_the_derived_ones() {
         "and not to the derived one"
     );
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_public_single_az_database_is_built_with_warnings() {
+    let db = database().await;
+    let public =
+        db.c.rds
+            .create_db_instance()
+            .db_instance_identifier("public")
+            .engine("postgres")
+            .db_instance_class("db.t3.micro")
+            .allocated_storage(20)
+            .master_username("pglink")
+            .master_user_password("not-a-secret-1")
+            .db_subnet_group_name("analytics")
+            .vpc_security_group_ids(&db.db_sg)
+            .multi_az(false)
+            .publicly_accessible(true)
+            .send()
+            .await
+            .unwrap();
+    let address = public
+        .db_instance()
+        .unwrap()
+        .endpoint()
+        .unwrap()
+        .address()
+        .unwrap()
+        .to_string();
+    db.dns.set(
+        &address,
+        Behaviour::Addresses {
+            ips: vec!["10.0.2.70".parse().unwrap()],
+            ttl: 5,
+        },
+    );
+    let out = db.run(
+        &db.config("database = { db_instance = \"public\" }"),
+        &["bootstrap", "--dry-run"],
+    );
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out));
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        stdout.contains("warning: the database is publicly accessible"),
+        "{stdout}"
+    );
+    assert!(
+        stdout.contains("warning: the database is not Multi-AZ"),
+        "{stdout}"
+    );
+}
