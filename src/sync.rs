@@ -12,6 +12,7 @@ use std::time::{Duration, Instant};
 
 use tracing::{info, warn};
 
+use crate::budget::{Budget, Priority};
 use crate::config::{EndpointSource, SyncSettings, Target};
 use crate::discover::{DbEndpoint, Discover};
 use crate::error::AwsError;
@@ -58,6 +59,32 @@ impl SyncError {
     }
 }
 
+/// The daemon-wide rate budgets every target draws from.
+#[derive(Debug)]
+pub struct Budgets {
+    /// DNS queries, far below the VPC resolver's ~1024 packets/s per network interface.
+    pub dns: Budget,
+    /// ELBv2 Describe calls: the account's bucket (~10/s refill) is shared with everything.
+    pub describe: Budget,
+}
+
+impl Budgets {
+    pub fn new(dns_per_second: f64, describe_per_second: f64) -> Self {
+        Self {
+            dns: Budget::new(dns_per_second, dns_per_second),
+            describe: Budget::new(describe_per_second, DESCRIBE_BURST),
+        }
+    }
+
+    /// No practical limit: for tests and one-shot commands.
+    pub fn unlimited() -> Self {
+        Self::new(1e9, 1e9)
+    }
+}
+
+/// ELBv2 Describe calls that may go out back to back before pacing starts.
+const DESCRIBE_BURST: f64 = 5.0;
+
 /// What one target remembers between passes.
 #[derive(Debug, Default)]
 pub struct Memory {
@@ -94,6 +121,7 @@ pub struct Syncer<G, R, D> {
     pub settings: SyncSettings,
     pub dry_run: bool,
     pub metrics: Metrics,
+    pub budgets: Arc<Budgets>,
 }
 
 impl<G: TargetGroups, R: Resolve, D: Discover> Syncer<G, R, D> {
@@ -102,6 +130,7 @@ impl<G: TargetGroups, R: Resolve, D: Discover> Syncer<G, R, D> {
         let endpoint = self.ensure_endpoint(mem).await?;
         let port = self.port(&endpoint, &group);
         let family = if group.ipv6 { Family::V6 } else { Family::V4 };
+        self.budgets.dns.acquire(Priority::Background).await;
         let answer = self.resolver.resolve(&endpoint.address, family).await;
         let label = answer.as_ref().map_or_else(DnsFailure::kind, |_| "ok");
         let labels = Metrics::result(&self.target.name, label);
@@ -123,8 +152,10 @@ impl<G: TargetGroups, R: Resolve, D: Discover> Syncer<G, R, D> {
         };
         let desired = plan::desired_targets(&resolved.addresses, port);
         let now = Instant::now();
-        let read_group = self.needs_read(mem, &resolved.addresses, &desired, now);
-        if read_group {
+        let read_priority = self.read_priority(mem, &resolved.addresses, &desired, now);
+        let read_group = read_priority.is_some();
+        if let Some(priority) = read_priority {
+            self.budgets.describe.acquire(priority).await;
             let targets = self
                 .groups
                 .read_targets(&group.arn)
@@ -178,27 +209,33 @@ impl<G: TargetGroups, R: Resolve, D: Discover> Syncer<G, R, D> {
 
     /// Read the group when it might not match: no copy yet, a new answer, a copy older than
     /// `drift_check`, or a copy that differs from the answer (a change is due).
-    fn needs_read(
+    /// Whether to read the group this pass, and how urgently: when a change might be due
+    /// (a new answer, or a copy that differs from it, or the read after a change) the read
+    /// goes ahead of routine ones (the first read, drift checks, health polling).
+    fn read_priority(
         &self,
         mem: &Memory,
         answer: &BTreeSet<IpAddr>,
         desired: &BTreeSet<TargetKey>,
         now: Instant,
-    ) -> bool {
+    ) -> Option<Priority> {
         let Some((registered, read_at)) = &mem.registered else {
-            return true;
+            let first = mem.last_answer.is_none();
+            return Some(if first {
+                Priority::Background
+            } else {
+                Priority::Urgent
+            });
         };
-        if mem.last_answer.as_ref() != Some(answer) {
-            return true;
+        let d = plan::diff(desired, registered);
+        if mem.last_answer.as_ref() != Some(answer) || !d.missing.is_empty() || !d.stale.is_empty()
+        {
+            return Some(Priority::Urgent);
         }
         let since_read = now.duration_since(*read_at);
-        if since_read >= self.settings.drift_check
-            || (!mem.awaiting_health.is_empty() && since_read >= HEALTH_POLL)
-        {
-            return true;
-        }
-        let d = plan::diff(desired, registered);
-        !d.missing.is_empty() || !d.stale.is_empty()
+        let routine = since_read >= self.settings.drift_check
+            || (!mem.awaiting_health.is_empty() && since_read >= HEALTH_POLL);
+        routine.then_some(Priority::Background)
     }
 
     /// Records registration-to-healthy for targets pglink registered, once a read shows them
@@ -243,6 +280,10 @@ impl<G: TargetGroups, R: Resolve, D: Discover> Syncer<G, R, D> {
             return Ok(g.clone());
         }
         let arn = &self.target.target_group.arn;
+        // DescribeTargetGroups and DescribeTags.
+        for _ in 0..2 {
+            self.budgets.describe.acquire(Priority::Background).await;
+        }
         let group = self.groups.describe_group(arn).await?;
         if group.target_type != "ip" {
             return Err(SyncError::UnsupportedGroup {

@@ -18,7 +18,7 @@ use crate::discover::RdsDiscovery;
 use crate::logging;
 use crate::metrics::Metrics;
 use crate::resolve::DnsResolver;
-use crate::sync::Syncer;
+use crate::sync::{Budgets, Syncer};
 use crate::targets::ElbTargetGroups;
 
 pub use bootstrap::{accept_cmd as accept, bootstrap, teardown_cmd as teardown};
@@ -89,6 +89,10 @@ pub(crate) async fn build_syncers(
     let clients = Clients::new(&sdk, regions.iter().copied(), metrics);
     let resolver =
         Arc::new(DnsResolver::new(&config.dns).map_err(|e| Exit::BadInput(format!("dns: {e}")))?);
+    let budgets = Arc::new(Budgets::new(
+        config.dns.max_queries_per_second,
+        config.aws.max_describe_per_second,
+    ));
     let mut syncers = Vec::with_capacity(config.targets.len());
     for target in &config.targets {
         let region = clients
@@ -103,6 +107,7 @@ pub(crate) async fn build_syncers(
             settings: config.sync.clone(),
             dry_run,
             metrics: metrics.clone(),
+            budgets: budgets.clone(),
         });
     }
     Ok(syncers)

@@ -25,7 +25,7 @@ pub struct RawConfig {
     pub bootstrap: Option<RawBootstrap>,
 }
 
-#[derive(Debug, Default, Deserialize, Serialize)]
+#[derive(Debug, Deserialize, Serialize)]
 #[serde(deny_unknown_fields)]
 pub struct RawAws {
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -34,6 +34,19 @@ pub struct RawAws {
     pub endpoint_url: Option<String>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub profile: Option<String>,
+    #[serde(default = "defaults::max_describe_per_second")]
+    pub max_describe_per_second: f64,
+}
+
+impl Default for RawAws {
+    fn default() -> Self {
+        Self {
+            region: None,
+            endpoint_url: None,
+            profile: None,
+            max_describe_per_second: defaults::max_describe_per_second(),
+        }
+    }
 }
 
 #[derive(Debug, Deserialize, Serialize)]
@@ -43,6 +56,8 @@ pub struct RawDns {
     pub nameservers: Vec<String>,
     #[serde(default = "defaults::dns_timeout")]
     pub timeout: String,
+    #[serde(default = "defaults::max_queries_per_second")]
+    pub max_queries_per_second: f64,
 }
 
 impl Default for RawDns {
@@ -50,6 +65,7 @@ impl Default for RawDns {
         Self {
             nameservers: Vec::new(),
             timeout: defaults::dns_timeout(),
+            max_queries_per_second: defaults::max_queries_per_second(),
         }
     }
 }
@@ -174,6 +190,12 @@ pub struct RawDatabase {
 pub mod defaults {
     pub fn dns_timeout() -> String {
         "1s".into()
+    }
+    pub fn max_queries_per_second() -> f64 {
+        200.0
+    }
+    pub fn max_describe_per_second() -> f64 {
+        2.0
     }
     pub fn interval() -> String {
         "1s".into()

@@ -20,11 +20,13 @@ pub struct Config {
     pub bootstrap: Option<BootstrapSettings>,
 }
 
-#[derive(Debug, Clone, Default)]
+#[derive(Debug, Clone)]
 pub struct AwsSettings {
     pub region: Option<String>,
     pub endpoint_url: Option<String>,
     pub profile: Option<String>,
+    /// ELBv2 Describe calls per second, for the whole daemon.
+    pub max_describe_per_second: f64,
 }
 
 #[derive(Debug, Clone)]
@@ -32,6 +34,8 @@ pub struct DnsSettings {
     /// Empty: the system's resolver configuration.
     pub nameservers: Vec<SocketAddr>,
     pub timeout: Duration,
+    /// DNS queries per second, for the whole daemon.
+    pub max_queries_per_second: f64,
 }
 
 #[derive(Debug, Clone)]
@@ -239,6 +243,10 @@ fn aws(raw: &RawConfig) -> Result<AwsSettings, ConfigError> {
         region,
         endpoint_url,
         profile: non_empty("aws.profile", &raw.aws.profile)?,
+        max_describe_per_second: at(
+            "aws.max_describe_per_second",
+            values::rate(raw.aws.max_describe_per_second, 0.1, 100.0),
+        )?,
     })
 }
 
@@ -258,9 +266,14 @@ fn dns(raw: &RawConfig) -> Result<DnsSettings, ConfigError> {
             Duration::from_secs(30),
         ),
     )?;
+    let max_queries_per_second = at(
+        "dns.max_queries_per_second",
+        values::rate(raw.dns.max_queries_per_second, 1.0, 1000.0),
+    )?;
     Ok(DnsSettings {
         nameservers,
         timeout,
+        max_queries_per_second,
     })
 }
 

@@ -27,6 +27,16 @@ pub fn integer_in<T: TryFrom<i64>>(value: i64, min: i64, max: i64) -> Result<T, 
     T::try_from(value).map_err(|_| format!("expected a whole number from {min} to {max}"))
 }
 
+/// A rate per second within bounds.
+pub fn rate(value: f64, min: f64, max: f64) -> Result<f64, String> {
+    if !value.is_finite() || value < min || value > max {
+        return Err(format!(
+            "expected a rate per second from {min} to {max}, got {value}"
+        ));
+    }
+    Ok(value)
+}
+
 /// `ip:port`, `[v6]:port`, or a bare IP (port 53).
 pub fn nameserver(text: &str) -> Result<SocketAddr, String> {
     if let Ok(addr) = text.parse::<SocketAddr>() {

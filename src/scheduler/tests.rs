@@ -36,6 +36,7 @@ fn syncer(name: &str, ips: &[&str]) -> Syncer<FakeGroups, FakeResolver, FakeDisc
         settings: settings(),
         dry_run: false,
         metrics: crate::metrics::Metrics::new(),
+        budgets: Arc::new(crate::sync::Budgets::unlimited()),
     }
 }
 
@@ -150,5 +151,68 @@ async fn steady_state_resolves_once_per_interval() {
         c1 - c0,
         0,
         "no AWS calls in the steady state before drift_check"
+    );
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_dns_budget_stretches_every_target_evenly() {
+    let budgets = Arc::new(crate::sync::Budgets::new(20.0, 1e9));
+    let mut syncers = Vec::new();
+    for i in 0..100 {
+        let mut s = syncer(&format!("t{i}"), &["10.0.1.5"]);
+        s.budgets = budgets.clone();
+        syncers.push(s);
+    }
+    let resolvers: Vec<_> = syncers.iter().map(|s| s.resolver.clone()).collect();
+    let shutdown = CancellationToken::new();
+    let daemon = tokio::spawn(run(syncers, StatusBoard::default(), shutdown.clone()));
+    tokio::time::sleep(Duration::from_secs(30)).await;
+    // Counted before shutdown: passes in flight may finish during the grace period.
+    let counts: Vec<u64> = resolvers
+        .iter()
+        .map(|r| *r.queries.lock().unwrap())
+        .collect();
+    shutdown.cancel();
+    daemon.await.unwrap();
+    let total: u64 = counts.iter().sum();
+    // 100 targets at 1/s want 3000 queries in 30 s; the budget allows about 600.
+    assert!(
+        (560..=640).contains(&total),
+        "{total} queries in 30 s at 20/s"
+    );
+    let (min, max) = (counts.iter().min().unwrap(), counts.iter().max().unwrap());
+    assert!(*min >= 4 && *max <= 8, "uneven: min {min}, max {max}");
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_failover_is_not_queued_behind_startup_reads() {
+    let budgets = Arc::new(crate::sync::Budgets::new(1e9, 2.0));
+    let mut syncers = Vec::new();
+    for i in 0..60 {
+        let mut s = syncer(&format!("t{i}"), &["10.0.1.5"]);
+        s.budgets = budgets.clone();
+        syncers.push(s);
+    }
+    let (groups, dns) = (syncers[0].groups.clone(), syncers[0].resolver.clone());
+    let shutdown = CancellationToken::new();
+    let daemon = tokio::spawn(run(syncers, StatusBoard::default(), shutdown.clone()));
+    // Target 0 is registered early; then it fails over while 59 others still wait to start.
+    let start = tokio::time::Instant::now();
+    while groups.keys().is_empty() {
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    let registered_after = start.elapsed();
+    dns.set(&["10.0.2.9"]);
+    let changed = tokio::time::Instant::now();
+    while !groups.keys().contains(&key("10.0.2.9")) {
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    let took = changed.elapsed();
+    shutdown.cancel();
+    daemon.await.unwrap();
+    // Start-up alone needs 60 x 3 describe calls at 2/s: 90 s. The failover read jumps it.
+    assert!(
+        took <= Duration::from_secs(3),
+        "failover waited {took:?} (first registration after {registered_after:?})"
     );
 }

@@ -1,0 +1,178 @@
+//! Shared rate budgets: a token bucket that every target's task draws from, so the whole
+//! daemon stays under a global rate whatever the number of targets. When targets want
+//! more than the budget, their passes stretch evenly instead of bursting.
+//!
+//! Two priorities: urgent calls (a DNS answer changed, a change is due) are served before
+//! background ones (start-up reads, drift checks, health polling), so a failover is never
+//! queued behind a thousand routine reads.
+
+use std::sync::Mutex;
+use std::time::Duration;
+
+use tokio::time::Instant;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Priority {
+    Urgent,
+    Background,
+}
+
+#[derive(Debug)]
+struct State {
+    tokens: f64,
+    last: Instant,
+    urgent_waiting: usize,
+}
+
+#[derive(Debug)]
+pub struct Budget {
+    rate: f64,
+    capacity: f64,
+    state: Mutex<State>,
+}
+
+/// Removes an urgent waiter from the count even if its future is dropped (shutdown).
+struct UrgentGuard<'a>(&'a Budget);
+
+impl Drop for UrgentGuard<'_> {
+    fn drop(&mut self) {
+        self.0.lock().urgent_waiting -= 1;
+    }
+}
+
+impl Budget {
+    /// `rate` tokens per second, at most `burst` saved up (at least one).
+    pub fn new(rate: f64, burst: f64) -> Self {
+        let capacity = burst.max(1.0);
+        Self {
+            rate: rate.max(f64::MIN_POSITIVE),
+            capacity,
+            state: Mutex::new(State {
+                tokens: capacity,
+                last: Instant::now(),
+                urgent_waiting: 0,
+            }),
+        }
+    }
+
+    pub fn rate(&self) -> f64 {
+        self.rate
+    }
+
+    fn lock(&self) -> std::sync::MutexGuard<'_, State> {
+        self.state.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// Takes a token if one is free for this priority; otherwise says how long to wait.
+    fn try_take(&self, priority: Priority) -> Result<(), Duration> {
+        let mut s = self.lock();
+        let now = Instant::now();
+        let elapsed = now.saturating_duration_since(s.last).as_secs_f64();
+        s.tokens = (s.tokens + elapsed * self.rate).min(self.capacity);
+        s.last = now;
+        let blocked_by_urgent = priority == Priority::Background && s.urgent_waiting > 0;
+        if s.tokens >= 1.0 && !blocked_by_urgent {
+            s.tokens -= 1.0;
+            return Ok(());
+        }
+        let missing = (1.0 - s.tokens).max(0.0);
+        let wait = Duration::from_secs_f64(missing / self.rate).max(Duration::from_millis(1));
+        Err(wait)
+    }
+
+    /// Waits for a token.
+    pub async fn acquire(&self, priority: Priority) {
+        let _guard = (priority == Priority::Urgent).then(|| {
+            self.lock().urgent_waiting += 1;
+            UrgentGuard(self)
+        });
+        while let Err(wait) = self.try_take(priority) {
+            tokio::time::sleep(wait).await;
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::sync::Arc;
+
+    #[tokio::test(start_paused = true)]
+    async fn paces_to_the_rate_after_the_burst() {
+        let b = Budget::new(10.0, 5.0);
+        let start = Instant::now();
+        for _ in 0..25 {
+            b.acquire(Priority::Background).await;
+        }
+        // 5 from the burst, then 20 at 10/s.
+        let took = start.elapsed();
+        assert!(
+            took >= Duration::from_millis(1990) && took <= Duration::from_millis(2100),
+            "{took:?}"
+        );
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn many_tasks_share_one_rate() {
+        let b = Arc::new(Budget::new(20.0, 1.0));
+        let start = Instant::now();
+        let mut tasks = Vec::new();
+        for _ in 0..10 {
+            let b = b.clone();
+            tasks.push(tokio::spawn(async move {
+                for _ in 0..10 {
+                    b.acquire(Priority::Background).await;
+                }
+            }));
+        }
+        for t in tasks {
+            t.await.unwrap();
+        }
+        // 100 tokens at 20/s with a burst of 1: about 5 s, whatever the task count.
+        let took = start.elapsed();
+        assert!(
+            took >= Duration::from_millis(4900) && took <= Duration::from_millis(5200),
+            "{took:?}"
+        );
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn urgent_calls_go_first() {
+        let b = Arc::new(Budget::new(2.0, 1.0));
+        b.acquire(Priority::Background).await; // empty the bucket
+        let mut background = Vec::new();
+        for _ in 0..20 {
+            let b = b.clone();
+            background.push(tokio::spawn(async move {
+                b.acquire(Priority::Background).await
+            }));
+        }
+        tokio::time::sleep(Duration::from_millis(10)).await;
+        let start = Instant::now();
+        b.acquire(Priority::Urgent).await;
+        let waited = start.elapsed();
+        assert!(
+            waited <= Duration::from_millis(600),
+            "urgent waited {waited:?} behind background calls"
+        );
+        for t in background {
+            t.abort();
+        }
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_dropped_urgent_wait_does_not_block_background_forever() {
+        let b = Arc::new(Budget::new(1.0, 1.0));
+        b.acquire(Priority::Background).await;
+        let urgent = {
+            let b = b.clone();
+            tokio::spawn(async move { b.acquire(Priority::Urgent).await })
+        };
+        tokio::time::sleep(Duration::from_millis(10)).await;
+        urgent.abort();
+        let _ = urgent.await;
+        let start = Instant::now();
+        b.acquire(Priority::Background).await;
+        assert!(start.elapsed() <= Duration::from_millis(1100));
+    }
+}
