@@ -7,8 +7,8 @@ use std::net::IpAddr;
 use std::time::Duration;
 
 use support::dns::{Behaviour, TestDns};
-use support::fixture::{self, set, Clients, Daemon, TargetEntry, Watcher};
-use support::moto::Moto;
+use support::fixture::{self, set, Daemon, TargetEntry};
+use support::world::{point, World};
 
 const BIN: &str = env!("CARGO_BIN_EXE_pglink");
 const HOST: &str = "analytics.c9akciq32.us-east-1.rds.amazonaws.com";
@@ -18,67 +18,8 @@ fn ip(s: &str) -> IpAddr {
     s.parse().unwrap()
 }
 
-/// The endpoint is a CNAME to an instance name, as RDS publishes it; failover repoints
-/// the instance name's A record.
-fn point(dns: &TestDns, host: &str, addr: &str) {
-    let instance = format!("ip-{}.instances.test", addr.replace('.', "-"));
-    dns.set(
-        &instance,
-        Behaviour::Addresses {
-            ips: vec![ip(addr)],
-            ttl: 1,
-        },
-    );
-    dns.set(
-        host,
-        Behaviour::Cname {
-            target: instance,
-            ttl: 1,
-        },
-    );
-}
-
-struct World {
-    _moto: Moto,
-    dns: TestDns,
-    clients: Clients,
-    dir: tempfile::TempDir,
-    vpc_id: String,
-    endpoint: String,
-}
-
 async fn world() -> World {
-    let moto = Moto::start();
-    let clients = Clients::new(&moto.endpoint).await;
-    let net = fixture::network(&clients.ec2, "10.0.0.0/16").await;
-    World {
-        endpoint: moto.endpoint.clone(),
-        _moto: moto,
-        dns: TestDns::start(),
-        clients,
-        dir: tempfile::tempdir().unwrap(),
-        vpc_id: net.vpc_id,
-    }
-}
-
-impl World {
-    async fn group(&self, name: &str, owned: bool) -> String {
-        fixture::target_group(&self.clients.elb, &self.vpc_id, name, owned).await
-    }
-
-    fn daemon(&self, targets: &[TargetEntry]) -> Daemon {
-        let text = fixture::config_text(&self.endpoint, self.dns.addr, "200ms", targets);
-        let path = fixture::write_config(self.dir.path(), &text);
-        Daemon::start(BIN, &path, &[])
-    }
-
-    fn watch(&self, arn: &str) -> Watcher {
-        Watcher::start(
-            self.clients.elb.clone(),
-            arn.to_string(),
-            Duration::from_millis(40),
-        )
-    }
+    World::new(false).await
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -87,7 +28,7 @@ async fn registers_then_follows_failovers_without_emptying_the_group() {
     let arn = w.group("pglink-analytics", true).await;
     point(&w.dns, HOST, "10.0.1.10");
     let watch = w.watch(&arn);
-    let mut daemon = w.daemon(&[TargetEntry::endpoint("analytics", HOST, &arn)]);
+    let mut daemon = w.daemon(BIN, &[TargetEntry::endpoint("analytics", HOST, &arn)]);
 
     watch.wait_for(&set(&["10.0.1.10:5432"]), LIMIT).await;
     for (from, to) in [("10.0.1.10", "10.0.2.20"), ("10.0.2.20", "10.0.1.10")] {
@@ -135,7 +76,7 @@ async fn flapping_answers_never_remove_the_address_that_comes_back() {
     let arn = w.group("pglink-flap", true).await;
     point(&w.dns, HOST, "10.0.1.10");
     let watch = w.watch(&arn);
-    let _daemon = w.daemon(&[TargetEntry::endpoint("flap", HOST, &arn)]);
+    let _daemon = w.daemon(BIN, &[TargetEntry::endpoint("flap", HOST, &arn)]);
     watch.wait_for(&set(&["10.0.1.10:5432"]), LIMIT).await;
 
     // A, B, A, B, ... one answer per pass: neither is ever missing from two answers in a row.
@@ -169,7 +110,7 @@ async fn failed_or_empty_answers_change_nothing() {
     let arn = w.group("pglink-dnsfail", true).await;
     point(&w.dns, HOST, "10.0.1.10");
     let watch = w.watch(&arn);
-    let daemon = w.daemon(&[TargetEntry::endpoint("dnsfail", HOST, &arn)]);
+    let daemon = w.daemon(BIN, &[TargetEntry::endpoint("dnsfail", HOST, &arn)]);
     watch.wait_for(&set(&["10.0.1.10:5432"]), LIMIT).await;
 
     let failures = [
@@ -211,7 +152,10 @@ async fn untagged_group_is_refused_and_adopted_only_when_asked() {
     point(&w.dns, HOST, "10.0.1.10");
     let mut adopt = TargetEntry::endpoint("adopted", HOST, &adopted);
     adopt.extra = "adopt = true".into();
-    let daemon = w.daemon(&[TargetEntry::endpoint("refused", HOST, &refused), adopt]);
+    let daemon = w.daemon(
+        BIN,
+        &[TargetEntry::endpoint("refused", HOST, &refused), adopt],
+    );
 
     let watch = w.watch(&adopted);
     watch.wait_for(&set(&["10.0.1.10:5432"]), LIMIT).await;
@@ -252,7 +196,7 @@ async fn untagged_group_is_refused_and_adopted_only_when_asked() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn out_of_vpc_address_is_registered_with_availability_zone_all() {
     let w = world().await;
-    let proxy = support::proxy::Proxy::start_blocking(&w.endpoint);
+    let proxy = support::proxy::Proxy::start_blocking(&w.moto.endpoint);
     let onprem = w.group("pglink-onprem", true).await;
     let invpc = w.group("pglink-invpc", true).await;
     w.dns.set(
@@ -324,10 +268,13 @@ async fn a_target_with_broken_dns_does_not_hold_back_another_failover() {
     point(&w.dns, "good.db.test", "10.0.1.10");
     point(&w.dns, "bad.db.test", "10.0.1.30");
     let (good_watch, bad_watch) = (w.watch(&good), w.watch(&bad));
-    let _daemon = w.daemon(&[
-        TargetEntry::endpoint("good", "good.db.test", &good),
-        TargetEntry::endpoint("bad", "bad.db.test", &bad),
-    ]);
+    let _daemon = w.daemon(
+        BIN,
+        &[
+            TargetEntry::endpoint("good", "good.db.test", &good),
+            TargetEntry::endpoint("bad", "bad.db.test", &bad),
+        ],
+    );
     good_watch.wait_for(&set(&["10.0.1.10:5432"]), LIMIT).await;
     bad_watch.wait_for(&set(&["10.0.1.30:5432"]), LIMIT).await;
 
@@ -347,7 +294,7 @@ async fn sigterm_and_sigint_stop_the_daemon_with_exit_code_zero() {
     let arn = w.group("pglink-stop", true).await;
     point(&w.dns, HOST, "10.0.1.10");
     for signal in ["TERM", "INT"] {
-        let mut daemon = w.daemon(&[TargetEntry::endpoint("stop", HOST, &arn)]);
+        let mut daemon = w.daemon(BIN, &[TargetEntry::endpoint("stop", HOST, &arn)]);
         passes(&w.dns, HOST, 3).await;
         // Stop while the daemon waits on a silent nameserver: the pass in flight is bounded.
         w.dns.set(HOST, Behaviour::Drop);
@@ -398,7 +345,7 @@ async fn db_instance_endpoint_is_discovered_through_rds() {
         arn: arn.clone(),
         extra: String::new(),
     };
-    let daemon = w.daemon(&[entry]);
+    let daemon = w.daemon(BIN, &[entry]);
     // The port comes from RDS too.
     w.watch(&arn)
         .wait_for(&set(&["10.0.1.10:5433"]), LIMIT)
@@ -431,7 +378,7 @@ async fn db_cluster_follows_the_writer_endpoint() {
         arn: arn.clone(),
         extra: String::new(),
     };
-    let _daemon = w.daemon(&[entry]);
+    let _daemon = w.daemon(BIN, &[entry]);
     let watch = w.watch(&arn);
     watch
         .wait_for(&set(&[&format!("10.0.1.10:{port}")]), LIMIT)
