@@ -89,7 +89,7 @@ fn describe_figment_error(path: &Path, err: figment::Error) -> ConfigError {
         Some(name) if name.contains("environment") => "environment (PGLINK_*)".to_string(),
         _ => path.display().to_string(),
     };
-    let mut key = err.path.join(".");
+    let mut key = key_path(&err.path);
     let detail = match &err.kind {
         Kind::UnknownField(field, _) => {
             key = join_key(&key, field);
@@ -101,12 +101,31 @@ fn describe_figment_error(path: &Path, err: figment::Error) -> ConfigError {
         }
         Kind::Message(msg) if key.is_empty() => first_line(msg),
         other if key.is_empty() => first_line(&other.to_string()),
-        other => format!("key `{key}`: {}", first_line(&other.to_string())),
+        other => format!(
+            "key `{key}`: {}",
+            plain_types(&first_line(&other.to_string()))
+        ),
     };
     ConfigError::Parse {
         source_name,
         detail,
     }
+}
+
+/// `["targets", "0", "port"]` -> `targets[0].port`, the form validation errors use.
+fn key_path(path: &[String]) -> String {
+    let mut key = String::new();
+    for segment in path {
+        if segment.parse::<usize>().is_ok() {
+            key.push_str(&format!("[{segment}]"));
+        } else {
+            if !key.is_empty() {
+                key.push('.');
+            }
+            key.push_str(segment);
+        }
+    }
+    key
 }
 
 fn join_key(parent: &str, field: &str) -> String {
@@ -115,6 +134,16 @@ fn join_key(parent: &str, field: &str) -> String {
     } else {
         format!("{parent}.{field}")
     }
+}
+
+/// Rust type names mean nothing to a user writing TOML.
+fn plain_types(text: &str) -> String {
+    ["i64", "u64", "i32", "u32", "u16", "f64"]
+        .iter()
+        .fold(text.to_string(), |t, ty| {
+            t.replace(&format!("expected {ty}"), "expected a number")
+        })
+        .replace("expected a string", "expected a quoted string")
 }
 
 fn first_line(text: &str) -> String {

@@ -1,0 +1,169 @@
+//! Bad input through the real binary: every case exits 2 with one line on stderr that names
+//! the key or flag and what was expected, and none panics.
+
+mod support;
+
+use support::fixture;
+
+const BIN: &str = env!("CARGO_BIN_EXE_pglink");
+const TG: &str =
+    "arn:aws:elasticloadbalancing:us-east-1:123456789012:targetgroup/pglink-a/0123456789abcdef";
+
+fn target() -> String {
+    format!("[[targets]]\nname = \"a\"\nendpoint = \"a.example.com\"\ntarget_group = \"{TG}\"\n")
+}
+
+/// (config text, extra args, what the error line must contain)
+fn cases() -> Vec<(String, Vec<&'static str>, &'static str)> {
+    let t = target();
+    let with = |extra: &str| format!("{t}{extra}");
+    vec![
+        ("[sync\ninterval = 1".into(), vec![], "TOML"),
+        ("= 3".into(), vec![], "TOML"),
+        (with("[sync]\ninterval = 5\n"), vec![], "sync.interval"),
+        (with("[sync]\ninterval = \"soon\"\n"), vec![], "sync.interval"),
+        (with("[sync]\ninterval = \"0s\"\n"), vec![], "sync.interval"),
+        (with("[sync]\ninterval = \"2h\"\n"), vec![], "sync.interval"),
+        (with("[sync]\ndrift_check = \"100ms\"\n"), vec![], "sync.drift_check"),
+        (with("[sync]\nconfirmations = 0\n"), vec![], "sync.confirmations"),
+        (with("[sync]\nconfirmations = -1\n"), vec![], "sync.confirmations"),
+        (with("[sync]\nconfirmations = 1.5\n"), vec![], "sync.confirmations"),
+        (with("[sync]\nmax_backoff = \"forever\"\n"), vec![], "sync.max_backoff"),
+        (with("[sync]\nturbo = true\n"), vec![], "sync.turbo"),
+        (with("[dns]\nnameservers = \"10.0.0.2\"\n"), vec![], "dns.nameservers"),
+        (with("[dns]\nnameservers = [\"10.0.0.2:99999\"]\n"), vec![], "dns.nameservers[0]"),
+        (with("[dns]\ntimeout = \"-1s\"\n"), vec![], "dns.timeout"),
+        (with("[dns]\nmax_queries_per_second = 5000\n"), vec![], "dns.max_queries_per_second"),
+        (with("[aws]\nmax_describe_per_second = 0\n"), vec![], "aws.max_describe_per_second"),
+        (with("[aws]\nendpoint_url = \"ftp://x\"\n"), vec![], "aws.endpoint_url"),
+        (with("[aws]\nregion = \"\"\n"), vec![], "aws.region"),
+        (with("[aws]\nsecret = \"x\"\n"), vec![], "aws.secret"),
+        (with("[server]\nlisten = \"localhost\"\n"), vec![], "server.listen"),
+        (with("[server]\nnot_ready_after = \"never\"\n"), vec![], "server.not_ready_after"),
+        (with("[log]\nformat = \"yaml\"\n"), vec![], "log.format"),
+        (with("[log]\nlevel = \"[\"\n"), vec![], "log.level"),
+        (with("[extra]\n"), vec![], "extra"),
+        (t.replace("a.example.com", "-bad-.example.com"), vec![], "targets[0].endpoint"),
+        (t.replace("a.example.com", "a example.com"), vec![], "targets[0].endpoint"),
+        (t.replace(TG, "arn:aws:elasticloadbalancing:us-east-1:123456789012:loadbalancer/net/x/1"), vec![], "targets[0].target_group"),
+        (t.replace(TG, "arn:aws:s3:::bucket"), vec![], "targets[0].target_group"),
+        (t.replace("name = \"a\"", "name = \"has space\""), vec![], "targets[0].name"),
+        (t.replace("name = \"a\"\n", ""), vec![], "targets[0].name"),
+        (format!("{t}port = 0\n"), vec![], "targets[0].port"),
+        (format!("{t}port = \"5432\"\n"), vec![], "targets[0].port"),
+        (format!("{t}db_cluster = \"c\"\n"), vec![], "targets[0].endpoint"),
+        (format!("{t}adopt = \"yes\"\n"), vec![], "targets[0].adopt"),
+        (format!("{t}{}", t.replace(TG, &TG.replace("abcdef", "abcde0"))), vec![], "targets[1].name"),
+        (format!("{t}{}", t.replace("\"a\"\n", "\"b\"\n")), vec![], "targets[1].target_group"),
+        ("[[targets]]\nname = \"a\"\nendpoint = \"a.example.com\"\n".into(), vec![], "targets[0].target_group"),
+        (with("[bootstrap]\nname = \"x_y\"\ndatabase = { ip = \"10.0.0.1\" }\n"), vec![], "bootstrap.name"),
+        (with("[bootstrap]\nname = \"x\"\ndatabase = { rds = \"a\" }\n"), vec![], "bootstrap.database.rds"),
+        (with("[bootstrap]\nname = \"x\"\ndatabase = { ip = \"10.0.0.1\" }\nport = 70000\n"), vec![], "bootstrap.port"),
+        (with("[bootstrap]\nname = \"x\"\ndatabase = { ip = \"10.0.0.1\" }\nvpc_id = \"vpc_1\"\n"), vec![], "bootstrap.vpc_id"),
+        (with("[bootstrap]\nname = \"x\"\ndatabase = { ip = \"10.0.0.1\" }\ndatabase_security_group_id = \"sg-zz\"\n"), vec![], "bootstrap.database_security_group_id"),
+        (with("[bootstrap]\nname = \"x\"\ndatabase = { ip = \"10.0.0.1\" }\nacceptance_required = \"yes\"\n"), vec![], "bootstrap.acceptance_required"),
+        (with("[bootstrap]\nname = \"x\"\ndatabase = { ec2_instance = \"db-1\" }\n"), vec![], "bootstrap.database.ec2_instance"),
+        (t.clone(), vec!["--output", "xml"], "--output"),
+        (t.clone(), vec!["--log-format", "logfmt"], "--log-format"),
+        (t.clone(), vec!["--dry-run=maybe"], "--dry-run"),
+    ]
+}
+
+#[test]
+fn every_bad_input_exits_2_with_one_line_naming_it() {
+    let dir = tempfile::tempdir().unwrap();
+    let cases = cases();
+    assert!(cases.len() >= 30);
+    for (i, (text, extra, needle)) in cases.into_iter().enumerate() {
+        let path = dir.path().join(format!("case{i}.toml"));
+        std::fs::write(&path, &text).unwrap();
+        // Flag cases go to the command that has the flag; the rest to check-config.
+        let command = match extra.first().copied() {
+            Some("--output") => "plan",
+            Some("--dry-run=maybe") => "sync",
+            _ => "check-config",
+        };
+        let mut args = vec![command, "-c", path.to_str().unwrap()];
+        args.extend(extra.iter().copied());
+        let out = fixture::pglink(BIN, &args).output().unwrap();
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(
+            out.status.code(),
+            Some(2),
+            "case {i} {args:?}:\n{text}\n{stderr}"
+        );
+        assert!(
+            stderr.contains(needle),
+            "case {i}: expected {needle:?} in {stderr}\n{text}"
+        );
+        assert!(!stderr.contains("panicked"), "case {i}: {stderr}");
+        if extra.is_empty() {
+            assert_eq!(
+                stderr.trim().lines().count(),
+                1,
+                "case {i}: not one line: {stderr}"
+            );
+        }
+    }
+}
+
+#[test]
+fn missing_unreadable_and_conflicting_inputs() {
+    let dir = tempfile::tempdir().unwrap();
+    let unreadable = dir.path().join("secret.toml");
+    std::fs::write(&unreadable, target()).unwrap();
+    let perms = std::os::unix::fs::PermissionsExt::from_mode(0o000);
+    std::fs::set_permissions(&unreadable, perms).unwrap();
+    let dir_path = dir.path().to_str().unwrap().to_string();
+    let mut cases: Vec<(Vec<String>, &str)> = vec![
+        (
+            vec![
+                "check-config".into(),
+                "-c".into(),
+                "/no/such/pglink.toml".into(),
+            ],
+            "not found",
+        ),
+        (
+            vec!["check-config".into(), "-c".into(), dir_path],
+            "directory",
+        ),
+        (vec!["run".into()], "PGLINK_CONFIG"),
+        (
+            vec![
+                "bootstrap".into(),
+                "-c".into(),
+                dir.path().join("nobootstrap.toml").to_str().unwrap().into(),
+            ],
+            "bootstrap",
+        ),
+    ];
+    std::fs::write(dir.path().join("nobootstrap.toml"), target()).unwrap();
+    // Root reads any file, whatever its mode: only check unreadable files as another user.
+    let is_root = std::process::Command::new("id")
+        .arg("-u")
+        .output()
+        .map(|o| o.stdout == b"0\n")
+        .unwrap_or(false);
+    if !is_root {
+        cases.push((
+            vec![
+                "check-config".into(),
+                "-c".into(),
+                unreadable.to_str().unwrap().into(),
+            ],
+            "ermission",
+        ));
+    }
+    for (args, needle) in cases {
+        let args: Vec<&str> = args.iter().map(String::as_str).collect();
+        let out = fixture::pglink(BIN, &args).output().unwrap();
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(out.status.code(), Some(2), "{args:?}: {stderr}");
+        assert!(
+            stderr.contains(needle),
+            "{args:?}: expected {needle:?} in {stderr}"
+        );
+        assert_eq!(stderr.trim().lines().count(), 1, "{args:?}: {stderr}");
+    }
+}
