@@ -4,8 +4,10 @@
 //!
 //! Two priorities: urgent calls (a DNS answer changed, a change is due) are served before
 //! background ones (start-up reads, drift checks, health polling), so a failover is never
-//! queued behind a thousand routine reads.
+//! queued behind a thousand routine reads. Background calls are served in arrival order,
+//! so every target gets its turn.
 
+use std::collections::BTreeSet;
 use std::sync::Mutex;
 use std::time::Duration;
 
@@ -22,6 +24,9 @@ struct State {
     tokens: f64,
     last: Instant,
     urgent_waiting: usize,
+    /// Background waiters by arrival; only the first may take a token.
+    queue: BTreeSet<u64>,
+    next_ticket: u64,
 }
 
 #[derive(Debug)]
@@ -31,12 +36,20 @@ pub struct Budget {
     state: Mutex<State>,
 }
 
-/// Removes an urgent waiter from the count even if its future is dropped (shutdown).
-struct UrgentGuard<'a>(&'a Budget);
+/// A place in line, given up when the wait ends or its future is dropped (shutdown).
+enum Place<'a> {
+    Urgent(&'a Budget),
+    Background(&'a Budget, u64),
+}
 
-impl Drop for UrgentGuard<'_> {
+impl Drop for Place<'_> {
     fn drop(&mut self) {
-        self.0.lock().urgent_waiting -= 1;
+        match self {
+            Place::Urgent(b) => b.lock().urgent_waiting -= 1,
+            Place::Background(b, ticket) => {
+                b.lock().queue.remove(ticket);
+            }
+        }
     }
 }
 
@@ -51,6 +64,8 @@ impl Budget {
                 tokens: capacity,
                 last: Instant::now(),
                 urgent_waiting: 0,
+                queue: BTreeSet::new(),
+                next_ticket: 0,
             }),
         }
     }
@@ -63,15 +78,18 @@ impl Budget {
         self.state.lock().unwrap_or_else(|e| e.into_inner())
     }
 
-    /// Takes a token if one is free for this priority; otherwise says how long to wait.
-    fn try_take(&self, priority: Priority) -> Result<(), Duration> {
+    /// Takes a token if one is free for this place in line; otherwise says how long to wait.
+    fn try_take(&self, place: &Place<'_>) -> Result<(), Duration> {
         let mut s = self.lock();
         let now = Instant::now();
         let elapsed = now.saturating_duration_since(s.last).as_secs_f64();
         s.tokens = (s.tokens + elapsed * self.rate).min(self.capacity);
         s.last = now;
-        let blocked_by_urgent = priority == Priority::Background && s.urgent_waiting > 0;
-        if s.tokens >= 1.0 && !blocked_by_urgent {
+        let blocked = match place {
+            Place::Urgent(_) => false,
+            Place::Background(_, ticket) => s.urgent_waiting > 0 || s.queue.first() != Some(ticket),
+        };
+        if s.tokens >= 1.0 && !blocked {
             s.tokens -= 1.0;
             return Ok(());
         }
@@ -82,11 +100,22 @@ impl Budget {
 
     /// Waits for a token.
     pub async fn acquire(&self, priority: Priority) {
-        let _guard = (priority == Priority::Urgent).then(|| {
-            self.lock().urgent_waiting += 1;
-            UrgentGuard(self)
-        });
-        while let Err(wait) = self.try_take(priority) {
+        let place = {
+            let mut s = self.lock();
+            match priority {
+                Priority::Urgent => {
+                    s.urgent_waiting += 1;
+                    Place::Urgent(self)
+                }
+                Priority::Background => {
+                    let ticket = s.next_ticket;
+                    s.next_ticket += 1;
+                    s.queue.insert(ticket);
+                    Place::Background(self, ticket)
+                }
+            }
+        };
+        while let Err(wait) = self.try_take(&place) {
             tokio::time::sleep(wait).await;
         }
     }

@@ -102,14 +102,21 @@ impl TargetGroups for FakeGroups {
         if let Some(e) = self.read_errors.lock().unwrap().pop_front() {
             return Err(e);
         }
-        let targets = self.targets.lock().unwrap();
-        Ok(targets
+        let mut targets = self.targets.lock().unwrap();
+        let seen = targets
             .iter()
             .map(|(key, state)| Registered {
                 key: *key,
                 state: *state,
             })
-            .collect())
+            .collect();
+        // Health checks pass by the next read, as they would on an NLB some seconds later.
+        for state in targets.values_mut() {
+            if *state == TargetState::Initial {
+                *state = TargetState::Healthy;
+            }
+        }
+        Ok(seen)
     }
 
     async fn register(&self, _arn: &str, specs: &[TargetSpec]) -> Result<(), AwsError> {

@@ -8,7 +8,9 @@
 use std::collections::{BTreeMap, BTreeSet};
 use std::net::IpAddr;
 use std::sync::Arc;
-use std::time::{Duration, Instant};
+use std::time::Duration;
+
+use tokio::time::Instant;
 
 use tracing::{info, warn};
 
@@ -18,7 +20,7 @@ use crate::discover::{DbEndpoint, Discover};
 use crate::error::AwsError;
 use crate::metrics::Metrics;
 use crate::ownership;
-use crate::plan::{self, Misses, Observation, Plan, Policy, Registered, TargetKey};
+use crate::plan::{self, Misses, Observation, Plan, Policy, Registered, TargetKey, TargetState};
 use crate::resolve::{DnsFailure, Family, Resolve, Resolved};
 use crate::targets::{specs, GroupInfo, TargetGroups};
 
@@ -26,6 +28,8 @@ pub const DEFAULT_PORT: u16 = 5432;
 /// While a newly registered target is not yet healthy, the group is re-read this often so
 /// that registration-to-healthy is measured; NLB health checks run every 5 s at best.
 pub const HEALTH_POLL: Duration = Duration::from_secs(5);
+/// How long to keep polling for a registered target to turn healthy.
+pub const HEALTH_WAIT_LIMIT: Duration = Duration::from_secs(600);
 
 #[derive(Debug, Clone, thiserror::Error)]
 pub enum SyncError {
@@ -129,64 +133,32 @@ impl<G: TargetGroups, R: Resolve, D: Discover> Syncer<G, R, D> {
         let group = self.ensure_group(mem).await?;
         let endpoint = self.ensure_endpoint(mem).await?;
         let port = self.port(&endpoint, &group);
-        let family = if group.ipv6 { Family::V6 } else { Family::V4 };
-        self.budgets.dns.acquire(Priority::Background).await;
-        let answer = self.resolver.resolve(&endpoint.address, family).await;
-        let label = answer.as_ref().map_or_else(DnsFailure::kind, |_| "ok");
-        let labels = Metrics::result(&self.target.name, label);
-        self.metrics.dns_answers.get_or_create(&labels).inc();
-        let resolved = match answer {
-            Ok(r) => r,
-            Err(failure) => {
-                if failure == DnsFailure::NxDomain
-                    && self.target.source != EndpointSource::Hostname(endpoint.address.clone())
-                {
-                    // The RDS endpoint may have changed (renamed or recreated instance).
-                    mem.endpoint = None;
-                }
-                return Err(SyncError::Dns {
-                    host: endpoint.address,
-                    failure,
-                });
-            }
-        };
-        let desired = plan::desired_targets(&resolved.addresses, port);
+        let resolved = self.resolve(mem, &endpoint, &group).await?;
         let now = Instant::now();
-        let read_priority = self.read_priority(mem, &resolved.addresses, &desired, now);
-        let read_group = read_priority.is_some();
-        if let Some(priority) = read_priority {
-            self.budgets.describe.acquire(priority).await;
-            let targets = self
-                .groups
-                .read_targets(&group.arn)
-                .await
-                .inspect_err(|e| forget_group_if_gone(mem, e))?;
-            self.note_health(mem, &targets, now);
-            mem.registered = Some((targets, now));
+        let mut read_group = false;
+        if let Some(priority) = self.routine_read(mem, now) {
+            self.read(mem, &group, priority, now).await?;
+            read_group = true;
         }
+        let observation = Observation::Addresses(resolved.addresses.clone());
+        let mut decision = self.decide(mem, &observation, port);
+        if decision.0.has_changes() && !read_group {
+            // Never change anything on the strength of a cached copy: read, then decide
+            // again from the same counts.
+            self.read(mem, &group, Priority::Urgent, now).await?;
+            read_group = true;
+            decision = self.decide(mem, &observation, port);
+        }
+        let (plan, misses) = decision;
+        mem.misses = misses;
         mem.last_answer = Some(resolved.addresses.clone());
+        self.track_change(mem, &plan, now);
         let registered = mem
             .registered
             .as_ref()
             .map(|(r, _)| r.clone())
             .unwrap_or_default();
-        let name = Metrics::target(&self.target.name);
-        let gauge = |n: usize| i64::try_from(n).unwrap_or(i64::MAX);
-        self.metrics
-            .resolved_addresses
-            .get_or_create(&name)
-            .set(gauge(resolved.addresses.len()));
-        self.metrics
-            .registered_targets
-            .get_or_create(&name)
-            .set(gauge(registered.len()));
-        let observation = Observation::Addresses(resolved.addresses.clone());
-        let policy = Policy {
-            confirmations: self.settings.confirmations,
-        };
-        let (plan, misses) = plan::decide(&observation, port, &registered, &mem.misses, policy);
-        mem.misses = misses;
-        self.track_change(mem, &plan, now);
+        self.record_sizes(resolved.addresses.len(), registered.len());
         let mut report = PassReport {
             hostname: endpoint.address,
             port,
@@ -207,19 +179,77 @@ impl<G: TargetGroups, R: Resolve, D: Discover> Syncer<G, R, D> {
         Ok(report)
     }
 
-    /// Read the group when it might not match: no copy yet, a new answer, a copy older than
-    /// `drift_check`, or a copy that differs from the answer (a change is due).
-    /// Whether to read the group this pass, and how urgently: when a change might be due
-    /// (a new answer, or a copy that differs from it, or the read after a change) the read
-    /// goes ahead of routine ones (the first read, drift checks, health polling).
-    fn read_priority(
+    async fn resolve(
         &self,
-        mem: &Memory,
-        answer: &BTreeSet<IpAddr>,
-        desired: &BTreeSet<TargetKey>,
+        mem: &mut Memory,
+        endpoint: &DbEndpoint,
+        group: &GroupInfo,
+    ) -> Result<Resolved, SyncError> {
+        let family = if group.ipv6 { Family::V6 } else { Family::V4 };
+        self.budgets.dns.acquire(Priority::Background).await;
+        let answer = self.resolver.resolve(&endpoint.address, family).await;
+        let label = answer.as_ref().map_or_else(DnsFailure::kind, |_| "ok");
+        let labels = Metrics::result(&self.target.name, label);
+        self.metrics.dns_answers.get_or_create(&labels).inc();
+        answer.map_err(|failure| {
+            let discovered =
+                self.target.source != EndpointSource::Hostname(endpoint.address.clone());
+            if failure == DnsFailure::NxDomain && discovered {
+                // The RDS endpoint may have changed (renamed or recreated instance).
+                mem.endpoint = None;
+            }
+            SyncError::Dns {
+                host: endpoint.address.clone(),
+                failure,
+            }
+        })
+    }
+
+    fn decide(&self, mem: &Memory, observation: &Observation, port: u16) -> (Plan, Misses) {
+        let empty = Vec::new();
+        let registered = mem.registered.as_ref().map_or(&empty, |(r, _)| r);
+        let policy = Policy {
+            confirmations: self.settings.confirmations,
+        };
+        plan::decide(observation, port, registered, &mem.misses, policy)
+    }
+
+    async fn read(
+        &self,
+        mem: &mut Memory,
+        group: &GroupInfo,
+        priority: Priority,
         now: Instant,
-    ) -> Option<Priority> {
-        let Some((registered, read_at)) = &mem.registered else {
+    ) -> Result<(), SyncError> {
+        self.budgets.describe.acquire(priority).await;
+        let targets = self
+            .groups
+            .read_targets(&group.arn)
+            .await
+            .inspect_err(|e| forget_group_if_gone(mem, e))?;
+        self.note_health(mem, &targets, now);
+        mem.registered = Some((targets, now));
+        Ok(())
+    }
+
+    fn record_sizes(&self, resolved: usize, registered: usize) {
+        let name = Metrics::target(&self.target.name);
+        let gauge = |n: usize| i64::try_from(n).unwrap_or(i64::MAX);
+        self.metrics
+            .resolved_addresses
+            .get_or_create(&name)
+            .set(gauge(resolved));
+        self.metrics
+            .registered_targets
+            .get_or_create(&name)
+            .set(gauge(registered));
+    }
+
+    /// Reads that do not depend on the answer: the first one (or the one after a failed
+    /// change, urgent), drift checks and health polling (background). Reads a change needs
+    /// are made in `pass`, just before deciding it.
+    fn routine_read(&self, mem: &Memory, now: Instant) -> Option<Priority> {
+        let Some((_, read_at)) = &mem.registered else {
             let first = mem.last_answer.is_none();
             return Some(if first {
                 Priority::Background
@@ -227,11 +257,6 @@ impl<G: TargetGroups, R: Resolve, D: Discover> Syncer<G, R, D> {
                 Priority::Urgent
             });
         };
-        let d = plan::diff(desired, registered);
-        if mem.last_answer.as_ref() != Some(answer) || !d.missing.is_empty() || !d.stale.is_empty()
-        {
-            return Some(Priority::Urgent);
-        }
         let since_read = now.duration_since(*read_at);
         let routine = since_read >= self.settings.drift_check
             || (!mem.awaiting_health.is_empty() && since_read >= HEALTH_POLL);
@@ -250,6 +275,14 @@ impl<G: TargetGroups, R: Resolve, D: Discover> Syncer<G, R, D> {
                     histogram.observe(waited.as_secs_f64());
                     info!(target_name = %self.target.name, ip = %key.ip, port = key.port,
                     registration_to_healthy_ms = waited.as_millis() as u64, "target healthy");
+                    false
+                }
+                // Health checks that never pass (a security group blocking them, say)
+                // must not keep the group polled forever.
+                Some(_) if now.duration_since(*since) >= HEALTH_WAIT_LIMIT => {
+                    warn!(target_name = %self.target.name, ip = %key.ip, port = key.port,
+                        waited_s = now.duration_since(*since).as_secs(),
+                        "target still not healthy: check the NLB's health checks can reach the database");
                     false
                 }
                 Some(_) => true,
@@ -347,8 +380,8 @@ impl<G: TargetGroups, R: Resolve, D: Discover> Syncer<G, R, D> {
             self.log_changes("would deregister", &report.hostname, &plan.deregister);
             return Ok(());
         }
-        // The group changes (or may have, on error): read it again next pass.
-        mem.registered = None;
+        // Until both calls succeed the group's state is unknown: read it again next pass.
+        let cached = mem.registered.take();
         if !plan.register.is_empty() {
             self.log_changes("registering", &report.hostname, &plan.register);
             self.groups
@@ -374,6 +407,8 @@ impl<G: TargetGroups, R: Resolve, D: Discover> Syncer<G, R, D> {
                 .get_or_create(&labels)
                 .inc_by(plan.deregister.len() as u64);
         }
+        // Both calls succeeded: the copy is known without reading it again.
+        mem.registered = cached.map(|(targets, read_at)| (applied(targets, plan), read_at));
         Ok(())
     }
 
@@ -405,6 +440,22 @@ impl<G: TargetGroups, R: Resolve, D: Discover> Syncer<G, R, D> {
             info!(target_name = %self.target.name, hostname, ip = %k.ip, port = k.port, action, "target change");
         }
     }
+}
+
+/// The group's targets after `plan` was applied successfully: new ones start `initial`.
+fn applied(mut targets: Vec<Registered>, plan: &Plan) -> Vec<Registered> {
+    targets.retain(|t| !plan.deregister.contains(&t.key));
+    for key in &plan.register {
+        match targets.iter_mut().find(|t| t.key == *key) {
+            Some(t) => t.state = TargetState::Initial,
+            None => targets.push(Registered {
+                key: *key,
+                state: TargetState::Initial,
+            }),
+        }
+    }
+    targets.sort_by_key(|t| t.key);
+    targets
 }
 
 /// A group deleted under us is described afresh next pass, so the error says what is wrong.

@@ -136,7 +136,8 @@ async fn steady_state_resolves_once_per_interval() {
     let (groups, dns) = (s.groups.clone(), s.resolver.clone());
     let shutdown = CancellationToken::new();
     let daemon = tokio::spawn(run(vec![s], StatusBoard::default(), shutdown.clone()));
-    tokio::time::sleep(Duration::from_secs(5)).await;
+    // Registration, then health polling until the fake reports the target healthy.
+    tokio::time::sleep(Duration::from_secs(12)).await;
     let (q0, c0) = (*dns.queries.lock().unwrap(), groups.calls().len());
     tokio::time::sleep(Duration::from_secs(50)).await;
     let (q1, c1) = (*dns.queries.lock().unwrap(), groups.calls().len());

@@ -1,0 +1,256 @@
+//! Scale figures for the daemon, end to end: the real `pglink run` process against the
+//! emulator (through a counting proxy) and a live DNS server, for N targets at
+//! `interval = "1s"` with the default budgets unless told otherwise. Reports time to the
+//! first full registration, steady-state DNS queries/s and AWS calls/s, the daemon's CPU
+//! (% of one core) and RSS, and failover convergence (new in / old out, median and p99)
+//! over F failovers of which every tenth moves 10% of the targets at the same moment.
+//!
+//!     cargo build && cargo run --example scale_bench -- TARGETS [FAILOVERS=50] [DESCRIBE_PER_S=2]
+//!
+//! Times come from the daemon's own JSON log lines (its clock), changes from this process.
+
+#[path = "../tests/support/mod.rs"]
+mod support;
+
+use std::collections::BTreeMap;
+use std::net::IpAddr;
+use std::path::PathBuf;
+use std::time::{Duration, Instant, SystemTime};
+
+use support::dns::{Behaviour, TestDns};
+use support::fixture::{self, http_get, Clients, Daemon, TargetEntry};
+use support::moto::Moto;
+use support::proxy::Proxy;
+
+const STEADY: Duration = Duration::from_secs(30);
+const ROUND_LIMIT: Duration = Duration::from_secs(600);
+
+fn arg<T: std::str::FromStr>(n: usize, default: T) -> T {
+    std::env::args()
+        .nth(n)
+        .and_then(|a| a.parse().ok())
+        .unwrap_or(default)
+}
+
+fn address(target: usize, generation: usize) -> String {
+    format!(
+        "10.{}.{}.{}",
+        generation % 200,
+        target / 250,
+        1 + target % 250
+    )
+}
+
+fn answer(dns: &TestDns, target: usize, generation: usize) {
+    let ip: IpAddr = address(target, generation).parse().expect("ip");
+    dns.set(
+        &format!("t{target}.db.test"),
+        Behaviour::Addresses {
+            ips: vec![ip],
+            ttl: 1,
+        },
+    );
+}
+
+fn pglink_binary() -> PathBuf {
+    let exe = std::env::current_exe().expect("current exe");
+    let bin = exe
+        .parent()
+        .and_then(|p| p.parent())
+        .expect("target dir")
+        .join("pglink");
+    assert!(
+        bin.exists(),
+        "{} not found: run `cargo build` first",
+        bin.display()
+    );
+    bin
+}
+
+/// Sum of a counter over all targets, from /metrics.
+fn counter(port: u16, name: &str, action: &str) -> u64 {
+    let Some((_, body)) = http_get(port, "/metrics") else {
+        return 0;
+    };
+    body.lines()
+        .filter(|l| l.starts_with(name) && l.contains(&format!("action=\"{action}\"")))
+        .filter_map(|l| l.rsplit(' ').next()?.parse::<f64>().ok())
+        .sum::<f64>() as u64
+}
+
+/// utime+stime (seconds) and RSS (KiB) of a process, from /proc.
+fn cpu_and_rss(pid: u32) -> (f64, u64) {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap_or_default();
+    let fields: Vec<&str> = stat
+        .rsplit(')')
+        .next()
+        .unwrap_or("")
+        .split_whitespace()
+        .collect();
+    let ticks: f64 = fields.get(11).and_then(|v| v.parse().ok()).unwrap_or(0.0)
+        + fields.get(12).and_then(|v| v.parse().ok()).unwrap_or(0.0);
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap_or_default();
+    let rss = status
+        .lines()
+        .find(|l| l.starts_with("VmRSS:"))
+        .and_then(|l| l.split_whitespace().nth(1)?.parse().ok())
+        .unwrap_or(0);
+    (ticks / 100.0, rss)
+}
+
+/// (target name, message) -> times, from the daemon's JSON log.
+fn log_events(daemon: &Daemon) -> BTreeMap<(String, String), Vec<SystemTime>> {
+    let mut events: BTreeMap<(String, String), Vec<SystemTime>> = BTreeMap::new();
+    for line in daemon.logs().lines() {
+        let Ok(v) = serde_json::from_str::<serde_json::Value>(line) else {
+            continue;
+        };
+        let (Some(name), Some(msg), Some(ts)) = (
+            v["target_name"].as_str(),
+            v["message"].as_str(),
+            v["timestamp"].as_str(),
+        ) else {
+            continue;
+        };
+        if let Ok(at) = humantime::parse_rfc3339_weak(ts.trim_end_matches('Z')) {
+            events
+                .entry((name.to_string(), msg.to_string()))
+                .or_default()
+                .push(at);
+        }
+    }
+    events
+}
+
+fn percentile(samples: &mut [Duration], q: f64) -> Duration {
+    samples.sort();
+    samples[((samples.len() - 1) as f64 * q).round() as usize]
+}
+
+#[tokio::main]
+async fn main() {
+    for (k, v) in fixture::AWS_ENV {
+        std::env::set_var(k, v);
+    }
+    let n: usize = arg(1, 100);
+    let failovers: usize = arg(2, 50);
+    let describe: f64 = arg(3, 2.0);
+    let bin = pglink_binary();
+    let moto = Moto::start();
+    let proxy = Proxy::start_blocking(&moto.endpoint);
+    let dns = TestDns::start();
+    let clients = Clients::new(&moto.endpoint).await;
+    let net = fixture::network(&clients.ec2, "10.0.0.0/16").await;
+    let mut entries = Vec::with_capacity(n);
+    for i in 0..n {
+        let arn =
+            fixture::target_group(&clients.elb, &net.vpc_id, &format!("pglink-t{i}"), true).await;
+        answer(&dns, i, 0);
+        entries.push(TargetEntry::endpoint(
+            &format!("t{i}"),
+            &format!("t{i}.db.test"),
+            &arn,
+        ));
+    }
+    let port = support::free_port();
+    let dir = tempfile::tempdir().expect("tempdir");
+    let text = fixture::config_text(&proxy.endpoint, dns.addr, "1s", &entries)
+        .replace("drift_check = \"10s\"", "drift_check = \"60s\"")
+        .replace("max_backoff = \"2s\"", "max_backoff = \"30s\"")
+        .replace(
+            "listen = \"127.0.0.1:0\"",
+            &format!("listen = \"127.0.0.1:{port}\""),
+        )
+        .replace(
+            "level = \"info,pglink=debug\"",
+            "level = \"info\"\nformat = \"json\"",
+        )
+        .replace(
+            "[aws]\n",
+            &format!("[aws]\nmax_describe_per_second = {describe}\n"),
+        );
+    let path = fixture::write_config(dir.path(), &text);
+    println!(
+        "{n} targets, interval 1s, DNS TTL 1s, describe budget {describe}/s, debug build of {}",
+        bin.display()
+    );
+
+    let started = Instant::now();
+    let mut daemon = Daemon::start(bin.to_str().expect("path"), &path, &[]);
+    while counter(port, "pglink_target_changes_total", "register") < n as u64 {
+        assert!(daemon.is_running(), "daemon exited:\n{}", daemon.logs());
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    let first_full = started.elapsed();
+    println!("first full registration: {:.1}s", first_full.as_secs_f64());
+
+    // Steady state: answers unchanged.
+    tokio::time::sleep(Duration::from_secs(5)).await;
+    proxy.clear_requests();
+    let q0 = dns.queries();
+    let (cpu0, _) = cpu_and_rss(daemon.pid());
+    tokio::time::sleep(STEADY).await;
+    let secs = STEADY.as_secs_f64();
+    let (cpu1, rss) = cpu_and_rss(daemon.pid());
+    let dns_rate = (dns.queries() - q0) as f64 / secs;
+    let aws_rate = proxy.requests().len() as f64 / secs;
+    let cpu = (cpu1 - cpu0) / secs * 100.0;
+    println!("steady state: {dns_rate:.1} DNS queries/s, {aws_rate:.2} AWS calls/s, CPU {cpu:.1}% of one core, RSS {:.1} MiB", rss as f64 / 1024.0);
+
+    // Failovers: every tenth moves 10% of the targets at once.
+    let mut generation = vec![0usize; n];
+    let mut changes: Vec<(String, SystemTime)> = Vec::new();
+    for round in 0..failovers {
+        let count = if round % 10 == 9 { (n / 10).max(1) } else { 1 };
+        let chosen: Vec<usize> = (0..count)
+            .map(|k| (round * 7919 + k * 104729) % n)
+            .collect::<std::collections::BTreeSet<_>>()
+            .into_iter()
+            .collect();
+        let (reg0, dereg0) = (
+            counter(port, "pglink_target_changes_total", "register"),
+            counter(port, "pglink_target_changes_total", "deregister"),
+        );
+        let at = SystemTime::now();
+        for &t in &chosen {
+            generation[t] += 1;
+            answer(&dns, t, generation[t]);
+            changes.push((format!("t{t}"), at));
+        }
+        let round_start = Instant::now();
+        let k = chosen.len() as u64;
+        while counter(port, "pglink_target_changes_total", "register") < reg0 + k
+            || counter(port, "pglink_target_changes_total", "deregister") < dereg0 + k
+        {
+            assert!(
+                round_start.elapsed() < ROUND_LIMIT,
+                "round {round} did not converge"
+            );
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+        tokio::time::sleep(Duration::from_millis(300 + (round as u64 * 211) % 900)).await;
+    }
+    let events = log_events(&daemon);
+    let (mut new_in, mut old_out) = (Vec::new(), Vec::new());
+    for (name, at) in &changes {
+        let after = |msg: &str| {
+            events
+                .get(&(name.clone(), msg.to_string()))
+                .and_then(|ts| ts.iter().filter(|t| *t >= at).min().copied())
+        };
+        if let (Some(r), Some(d)) = (after("registered targets"), after("deregistered targets")) {
+            new_in.push(r.duration_since(*at).unwrap_or_default());
+            old_out.push(d.duration_since(*at).unwrap_or_default());
+        }
+    }
+    println!(
+        "failovers: {} target moves in {failovers} rounds; new in: median {:.2}s p99 {:.2}s; old out: median {:.2}s p99 {:.2}s",
+        new_in.len(),
+        percentile(&mut new_in, 0.5).as_secs_f64(),
+        percentile(&mut new_in, 0.99).as_secs_f64(),
+        percentile(&mut old_out, 0.5).as_secs_f64(),
+        percentile(&mut old_out, 0.99).as_secs_f64()
+    );
+    let (status, _) = daemon.terminate(Duration::from_secs(15));
+    println!("daemon exit: {:?}", status.and_then(|s| s.code()));
+}
