@@ -98,6 +98,21 @@ impl Budget {
         Err(wait)
     }
 
+    /// Takes a token only if one is free now and nobody is waiting: for optional work
+    /// (drift checks, health polling) that must never hold up the caller.
+    pub fn try_acquire(&self) -> bool {
+        let mut s = self.lock();
+        let now = Instant::now();
+        let elapsed = now.saturating_duration_since(s.last).as_secs_f64();
+        s.tokens = (s.tokens + elapsed * self.rate).min(self.capacity);
+        s.last = now;
+        if s.tokens >= 1.0 && s.urgent_waiting == 0 && s.queue.is_empty() {
+            s.tokens -= 1.0;
+            return true;
+        }
+        false
+    }
+
     /// Waits for a token.
     pub async fn acquire(&self, priority: Priority) {
         let place = {
@@ -187,6 +202,22 @@ mod tests {
         for t in background {
             t.abort();
         }
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn optional_work_never_waits_and_yields_to_waiters() {
+        let b = Arc::new(Budget::new(1.0, 1.0));
+        assert!(b.try_acquire());
+        assert!(!b.try_acquire(), "the bucket is empty");
+        let waiter = {
+            let b = b.clone();
+            tokio::spawn(async move { b.acquire(Priority::Background).await })
+        };
+        tokio::time::sleep(Duration::from_millis(1500)).await;
+        waiter.await.unwrap();
+        assert!(!b.try_acquire(), "the waiter took the refilled token");
+        tokio::time::sleep(Duration::from_secs(1)).await;
+        assert!(b.try_acquire());
     }
 
     #[tokio::test(start_paused = true)]

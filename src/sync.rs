@@ -63,6 +63,15 @@ impl SyncError {
     }
 }
 
+/// How a read gets its Describe budget token.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Turn {
+    /// Wait in line with this priority.
+    Wait(Priority),
+    /// Already taken (optional reads take one only when it is free).
+    Granted,
+}
+
 /// The daemon-wide rate budgets every target draws from.
 #[derive(Debug)]
 pub struct Budgets {
@@ -136,8 +145,8 @@ impl<G: TargetGroups, R: Resolve, D: Discover> Syncer<G, R, D> {
         let resolved = self.resolve(mem, &endpoint, &group).await?;
         let now = Instant::now();
         let mut read_group = false;
-        if let Some(priority) = self.routine_read(mem, now) {
-            self.read(mem, &group, priority, now).await?;
+        if let Some(turn) = self.routine_read(mem, now) {
+            self.read(mem, &group, turn, now).await?;
             read_group = true;
         }
         let observation = Observation::Addresses(resolved.addresses.clone());
@@ -145,7 +154,8 @@ impl<G: TargetGroups, R: Resolve, D: Discover> Syncer<G, R, D> {
         if decision.0.has_changes() && !read_group {
             // Never change anything on the strength of a cached copy: read, then decide
             // again from the same counts.
-            self.read(mem, &group, Priority::Urgent, now).await?;
+            self.read(mem, &group, Turn::Wait(Priority::Urgent), now)
+                .await?;
             read_group = true;
             decision = self.decide(mem, &observation, port);
         }
@@ -218,10 +228,12 @@ impl<G: TargetGroups, R: Resolve, D: Discover> Syncer<G, R, D> {
         &self,
         mem: &mut Memory,
         group: &GroupInfo,
-        priority: Priority,
+        turn: Turn,
         now: Instant,
     ) -> Result<(), SyncError> {
-        self.budgets.describe.acquire(priority).await;
+        if let Turn::Wait(priority) = turn {
+            self.budgets.describe.acquire(priority).await;
+        }
         let targets = self
             .groups
             .read_targets(&group.arn)
@@ -245,22 +257,23 @@ impl<G: TargetGroups, R: Resolve, D: Discover> Syncer<G, R, D> {
             .set(gauge(registered));
     }
 
-    /// Reads that do not depend on the answer: the first one (or the one after a failed
-    /// change, urgent), drift checks and health polling (background). Reads a change needs
-    /// are made in `pass`, just before deciding it.
-    fn routine_read(&self, mem: &Memory, now: Instant) -> Option<Priority> {
+    /// Reads that do not depend on the answer. The first one waits for its turn (nothing can
+    /// be planned without it), as does the one after a failed change (urgent). Drift checks
+    /// and health polling are optional: they take a token only if one is free, so they never
+    /// delay this pass's DNS answer. Reads a change needs are made in `pass`.
+    fn routine_read(&self, mem: &Memory, now: Instant) -> Option<Turn> {
         let Some((_, read_at)) = &mem.registered else {
             let first = mem.last_answer.is_none();
-            return Some(if first {
+            return Some(Turn::Wait(if first {
                 Priority::Background
             } else {
                 Priority::Urgent
-            });
+            }));
         };
         let since_read = now.duration_since(*read_at);
-        let routine = since_read >= self.settings.drift_check
+        let due = since_read >= self.settings.drift_check
             || (!mem.awaiting_health.is_empty() && since_read >= HEALTH_POLL);
-        routine.then_some(Priority::Background)
+        (due && self.budgets.describe.try_acquire()).then_some(Turn::Granted)
     }
 
     /// Records registration-to-healthy for targets pglink registered, once a read shows them

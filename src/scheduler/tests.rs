@@ -217,3 +217,28 @@ async fn a_failover_is_not_queued_behind_startup_reads() {
         "failover waited {took:?} (first registration after {registered_after:?})"
     );
 }
+
+#[tokio::test(start_paused = true)]
+async fn drift_checks_over_budget_never_slow_the_dns_pace() {
+    // 50 targets want a drift check every second; the budget allows one every 2 s.
+    let budgets = Arc::new(crate::sync::Budgets::new(1e9, 0.5));
+    let mut syncers = Vec::new();
+    for i in 0..50 {
+        let mut s = syncer(&format!("t{i}"), &["10.0.1.5"]);
+        s.budgets = budgets.clone();
+        s.settings.drift_check = Duration::from_secs(1);
+        syncers.push(s);
+    }
+    let resolvers: Vec<_> = syncers.iter().map(|s| s.resolver.clone()).collect();
+    let shutdown = CancellationToken::new();
+    let daemon = tokio::spawn(run(syncers, StatusBoard::default(), shutdown.clone()));
+    // Start-up (3 describe calls per target at 0.5/s) takes a while: let it finish first.
+    tokio::time::sleep(Duration::from_secs(400)).await;
+    let before: u64 = resolvers.iter().map(|r| *r.queries.lock().unwrap()).sum();
+    tokio::time::sleep(Duration::from_secs(20)).await;
+    let after: u64 = resolvers.iter().map(|r| *r.queries.lock().unwrap()).sum();
+    shutdown.cancel();
+    daemon.await.unwrap();
+    let queries = after - before;
+    assert!((900..=1100).contains(&queries), "{queries} queries in 20 s from 50 targets at 1 s");
+}
