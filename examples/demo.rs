@@ -11,36 +11,16 @@
 #[path = "../tests/support/mod.rs"]
 mod support;
 
-use std::net::IpAddr;
 use std::time::{Duration, Instant};
 
 use pglink::config::LogFormat;
-use support::dns::{Behaviour, TestDns};
+use support::dns::TestDns;
 use support::fixture::{self, set, Clients, Watcher};
 use support::moto::Moto;
+use support::world::point;
 use tokio_util::sync::CancellationToken;
 
 const LIMIT: Duration = Duration::from_secs(30);
-
-/// RDS publishes the endpoint as a CNAME to the current primary's instance name.
-fn point(dns: &TestDns, host: &str, addr: &str) {
-    let ip: IpAddr = addr.parse().expect("ip");
-    let instance = format!("ip-{}.instances.test", addr.replace('.', "-"));
-    dns.set(
-        &instance,
-        Behaviour::Addresses {
-            ips: vec![ip],
-            ttl: 1,
-        },
-    );
-    dns.set(
-        host,
-        Behaviour::Cname {
-            target: instance,
-            ttl: 1,
-        },
-    );
-}
 
 #[tokio::main]
 async fn main() {
@@ -121,7 +101,10 @@ async fn main() {
         point(&dns, &host, to);
         let both = set(&[&format!("{from}:5432"), &format!("{to}:5432")]);
         let only_new = set(&[&format!("{to}:5432")]);
-        let in_at = wait_until(&watch, |s| s.contains(&format!("{to}:5432"))).await;
+        let new_key = format!("{to}:5432");
+        let in_at = watch
+            .first_seen(changed, |s| s.contains(&new_key), LIMIT)
+            .await;
         let out_at = watch.wait_for(&only_new, LIMIT).await;
         let overlap = watch.transitions().contains(&both);
         rows.push((from, to, in_at - changed, out_at - changed, overlap));
@@ -190,26 +173,6 @@ async fn existing_database(c: &Clients, net: &fixture::Network) -> String {
         .and_then(|e| e.address())
         .expect("endpoint")
         .to_string()
-}
-
-async fn wait_until(
-    watch: &Watcher,
-    pred: impl Fn(&std::collections::BTreeSet<String>) -> bool,
-) -> Instant {
-    let started = Instant::now();
-    loop {
-        if let Some((at, _)) = watch
-            .snapshots
-            .lock()
-            .unwrap()
-            .iter()
-            .find(|(t, s)| *t >= started && pred(s))
-        {
-            return *at;
-        }
-        assert!(started.elapsed() < LIMIT, "timed out");
-        tokio::time::sleep(Duration::from_millis(10)).await;
-    }
 }
 
 fn indent(text: &str) -> String {

@@ -84,7 +84,9 @@ async fn main() {
         let changed = Instant::now();
         point(&dns, &next);
         let new_key = format!("{next}:5432");
-        let registered_at = first_seen(&watch, changed, |s| s.contains(&new_key)).await;
+        let registered_at = watch
+            .first_seen(changed, |s| s.contains(&new_key), LIMIT)
+            .await;
         let removed_at = watch.wait_for(&set(&[&new_key]), LIMIT).await;
         new_in.push(registered_at - changed);
         old_out.push(removed_at - changed);
@@ -126,26 +128,6 @@ async fn main() {
     );
     shutdown.cancel();
     daemon.await.expect("daemon");
-}
-
-async fn first_seen(
-    watch: &Watcher,
-    since: Instant,
-    pred: impl Fn(&std::collections::BTreeSet<String>) -> bool,
-) -> Instant {
-    loop {
-        if let Some((at, _)) = watch
-            .snapshots
-            .lock()
-            .unwrap()
-            .iter()
-            .find(|(t, s)| *t >= since && pred(s))
-        {
-            return *at;
-        }
-        assert!(since.elapsed() < LIMIT, "timed out");
-        tokio::time::sleep(Duration::from_millis(5)).await;
-    }
 }
 
 fn report(label: &str, samples: &mut [Duration]) {

@@ -42,6 +42,26 @@ pub fn availability_zone_for(ip: IpAddr, vpc_cidrs: &[IpNet]) -> Option<&'static
     }
 }
 
+/// Every IPv4 and IPv6 CIDR associated with a VPC, sorted.
+pub fn cidrs_of(vpc: &aws_sdk_ec2::types::Vpc) -> Vec<IpNet> {
+    let v4 = vpc
+        .cidr_block_association_set()
+        .iter()
+        .filter_map(|a| a.cidr_block());
+    let v6 = vpc
+        .ipv6_cidr_block_association_set()
+        .iter()
+        .filter_map(|a| a.ipv6_cidr_block());
+    let mut cidrs: Vec<IpNet> = v4
+        .chain(v6)
+        .chain(vpc.cidr_block())
+        .filter_map(|c| c.parse().ok())
+        .collect();
+    cidrs.sort();
+    cidrs.dedup();
+    cidrs
+}
+
 pub fn specs(keys: &[TargetKey], vpc_cidrs: &[IpNet]) -> Vec<TargetSpec> {
     keys.iter()
         .map(|k| TargetSpec {
@@ -95,22 +115,7 @@ impl ElbTargetGroups {
             .send()
             .await
             .pipe_observe(&self.clients, "DescribeVpcs", vpc_id)?;
-        let mut cidrs = Vec::new();
-        for vpc in out.vpcs() {
-            let v4 = vpc
-                .cidr_block_association_set()
-                .iter()
-                .filter_map(|a| a.cidr_block());
-            let v6 = vpc
-                .ipv6_cidr_block_association_set()
-                .iter()
-                .filter_map(|a| a.ipv6_cidr_block());
-            cidrs.extend(
-                v4.chain(v6)
-                    .chain(vpc.cidr_block())
-                    .filter_map(|c| c.parse::<IpNet>().ok()),
-            );
-        }
+        let mut cidrs: Vec<IpNet> = out.vpcs().iter().flat_map(cidrs_of).collect();
         cidrs.sort();
         cidrs.dedup();
         Ok(cidrs)

@@ -42,14 +42,14 @@ pub async fn find(c: &RegionClients, name: &str) -> Result<Option<LoadBalancer>,
         return Ok(None);
     };
     let arn = lb.load_balancer_arn().unwrap_or_default().to_string();
-    let tags = tags::elb_tags_of(c, std::slice::from_ref(&arn)).await?;
-    if !tags::owned_by(tags.get(&arn), name) {
-        return Err(AwsError::Rejected {
-            op: "DescribeLoadBalancers",
-            code: "NotOwned".into(),
-            message: format!("a load balancer named {lb_name} exists without pglink's tags for {name:?}; rename bootstrap.name or remove it"),
-        });
-    }
+    tags::require_owned(
+        c,
+        &arn,
+        name,
+        "DescribeLoadBalancers",
+        &format!("a load balancer named {lb_name}"),
+    )
+    .await?;
     Ok(Some(lb.clone()))
 }
 

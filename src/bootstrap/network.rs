@@ -388,20 +388,6 @@ async fn vpc_cidrs(c: &RegionClients, vpc_id: &str) -> Result<Vec<IpNet>, Placem
             "bootstrap.vpc_id: no VPC {vpc_id:?} in this region"
         )));
     };
-    let v4 = vpc
-        .cidr_block_association_set()
-        .iter()
-        .filter_map(|a| a.cidr_block());
-    let v6 = vpc
-        .ipv6_cidr_block_association_set()
-        .iter()
-        .filter_map(|a| a.ipv6_cidr_block());
-    let mut cidrs: Vec<IpNet> = v4
-        .chain(v6)
-        .chain(vpc.cidr_block())
-        .filter_map(|c| c.parse().ok())
-        .collect();
-    cidrs.sort();
-    cidrs.dedup();
+    let cidrs = crate::targets::cidrs_of(vpc);
     Ok(cidrs)
 }

@@ -53,3 +53,25 @@ pub async fn elb_tags_of(
 pub fn owned_by(tags: Option<&BTreeMap<String, String>>, name: &str) -> bool {
     tags.is_some_and(|t| ownership::is_managed(t) && ownership::owner_name(t) == Some(name))
 }
+
+/// A resource found by pglink's name for this stack must carry this stack's tags; one
+/// that does not is an error, never adopted silently.
+pub async fn require_owned(
+    c: &RegionClients,
+    arn: &str,
+    name: &str,
+    op: &'static str,
+    what: &str,
+) -> Result<(), AwsError> {
+    let tags = elb_tags_of(c, &[arn.to_string()]).await?;
+    if owned_by(tags.get(arn), name) {
+        return Ok(());
+    }
+    Err(AwsError::Rejected {
+        op,
+        code: "NotOwned".into(),
+        message: format!(
+            "{what} exists without pglink's tags for {name:?}; rename bootstrap.name or remove it"
+        ),
+    })
+}

@@ -47,14 +47,14 @@ pub async fn find(c: &RegionClients, name: &str) -> Result<Option<TargetGroup>, 
         return Ok(None);
     };
     let arn = group.target_group_arn().unwrap_or_default().to_string();
-    let tags = tags::elb_tags_of(c, std::slice::from_ref(&arn)).await?;
-    if !tags::owned_by(tags.get(&arn), name) {
-        return Err(AwsError::Rejected {
-            op: "DescribeTargetGroups",
-            code: "NotOwned".into(),
-            message: format!("a target group named {group_name} exists without pglink's tags for {name:?}; rename bootstrap.name or remove that group"),
-        });
-    }
+    tags::require_owned(
+        c,
+        &arn,
+        name,
+        "DescribeTargetGroups",
+        &format!("a target group named {group_name}"),
+    )
+    .await?;
     Ok(Some(group.clone()))
 }
 

@@ -5,7 +5,7 @@ use std::path::PathBuf;
 use serde_json::json;
 use tracing::error;
 
-use super::{load, runtime, Exit};
+use super::{block_on, load, Exit};
 use crate::aws::{self, RegionClients};
 use crate::bootstrap::journal::Journal;
 use crate::bootstrap::{
@@ -54,11 +54,7 @@ pub fn bootstrap(
         Ok(loaded) => loaded,
         Err(exit) => return exit,
     };
-    let rt = match runtime() {
-        Ok(rt) => rt,
-        Err(exit) => return exit,
-    };
-    rt.block_on(async {
+    block_on(async {
         let (c, region) = match clients(&config).await {
             Ok(c) => c,
             Err(exit) => return exit,
@@ -135,11 +131,7 @@ pub fn teardown_cmd(path: Option<PathBuf>, log_format: Option<LogFormat>, yes: b
         Ok(loaded) => loaded,
         Err(exit) => return exit,
     };
-    let rt = match runtime() {
-        Ok(rt) => rt,
-        Err(exit) => return exit,
-    };
-    rt.block_on(async {
+    block_on(async {
         let (c, region) = match clients(&config).await {
             Ok(c) => c,
             Err(exit) => return exit,
@@ -171,11 +163,7 @@ pub fn accept_cmd(path: Option<PathBuf>, log_format: Option<LogFormat>) -> Exit 
         Ok(loaded) => loaded,
         Err(exit) => return exit,
     };
-    let rt = match runtime() {
-        Ok(rt) => rt,
-        Err(exit) => return exit,
-    };
-    rt.block_on(async {
+    block_on(async {
         let (c, _) = match clients(&config).await {
             Ok(c) => c,
             Err(exit) => return exit,
@@ -198,15 +186,28 @@ pub fn accept_cmd(path: Option<PathBuf>, log_format: Option<LogFormat>) -> Exit 
                     println!("accepted  {} (account {})", conn.endpoint_id, conn.owner);
                 }
                 for conn in &report.foreign {
-                    println!("left pending  {} (account {} is not an allowed principal's)", conn.endpoint_id, conn.owner);
+                    println!(
+                        "left pending  {} (account {} is not an allowed principal's)",
+                        conn.endpoint_id, conn.owner
+                    );
                 }
                 for (conn, reason) in &report.failed {
-                    println!("failed  {} (account {}): {reason}", conn.endpoint_id, conn.owner);
+                    println!(
+                        "failed  {} (account {}): {reason}",
+                        conn.endpoint_id, conn.owner
+                    );
                 }
-                if report.accepted.is_empty() && report.foreign.is_empty() && report.failed.is_empty() {
+                if report.accepted.is_empty()
+                    && report.foreign.is_empty()
+                    && report.failed.is_empty()
+                {
                     println!("no pending connections to {id}");
                 }
-                if report.failed.is_empty() { Exit::Ok } else { Exit::Failed }
+                if report.failed.is_empty() {
+                    Exit::Ok
+                } else {
+                    Exit::Failed
+                }
             }
             Err(e) => {
                 error!(error = %e, "accept failed");

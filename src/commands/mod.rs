@@ -64,6 +64,14 @@ pub(crate) fn load_for_sync(
     Ok(config)
 }
 
+/// Runs a command's async body on a fresh runtime.
+pub(crate) fn block_on<F: std::future::Future<Output = Exit>>(body: F) -> Exit {
+    match runtime() {
+        Ok(rt) => rt.block_on(body),
+        Err(exit) => exit,
+    }
+}
+
 pub(crate) fn runtime() -> Result<tokio::runtime::Runtime, Exit> {
     tokio::runtime::Builder::new_multi_thread()
         .enable_all()

@@ -9,7 +9,7 @@ use std::path::PathBuf;
 use tokio::task::JoinSet;
 use tracing::{error, info, warn};
 
-use super::{build_syncers, load_for_sync, runtime, Exit, RealSyncer};
+use super::{block_on, build_syncers, load_for_sync, Exit, RealSyncer};
 use crate::config::LogFormat;
 use crate::metrics::Metrics;
 use crate::sync::Memory;
@@ -27,11 +27,7 @@ pub fn sync_once(path: Option<PathBuf>, log_format: Option<LogFormat>, dry_run: 
         Ok(c) => c,
         Err(exit) => return exit,
     };
-    let rt = match runtime() {
-        Ok(rt) => rt,
-        Err(exit) => return exit,
-    };
-    rt.block_on(async {
+    block_on(async {
         let syncers = match build_syncers(&config, dry_run, &Metrics::new()).await {
             Ok(s) => s,
             Err(exit) => return exit,

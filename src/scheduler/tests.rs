@@ -240,5 +240,8 @@ async fn drift_checks_over_budget_never_slow_the_dns_pace() {
     shutdown.cancel();
     daemon.await.unwrap();
     let queries = after - before;
-    assert!((900..=1100).contains(&queries), "{queries} queries in 20 s from 50 targets at 1 s");
+    assert!(
+        (900..=1100).contains(&queries),
+        "{queries} queries in 20 s from 50 targets at 1 s"
+    );
 }

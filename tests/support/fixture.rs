@@ -351,6 +351,33 @@ impl Watcher {
         }
     }
 
+    /// Waits for the first snapshot since `since` whose contents satisfy `pred`.
+    pub async fn first_seen(
+        &self,
+        since: Instant,
+        pred: impl Fn(&BTreeSet<String>) -> bool,
+        limit: Duration,
+    ) -> Instant {
+        loop {
+            let hit = self
+                .snapshots
+                .lock()
+                .unwrap()
+                .iter()
+                .find(|(t, s)| *t >= since && pred(s))
+                .map(|(t, _)| *t);
+            if let Some(at) = hit {
+                return at;
+            }
+            assert!(
+                since.elapsed() < limit,
+                "no matching snapshot; last seen {:?}",
+                self.latest()
+            );
+            tokio::time::sleep(Duration::from_millis(5)).await;
+        }
+    }
+
     /// Every snapshot taken after the group first held something was non-empty.
     pub fn never_emptied(&self) -> bool {
         let snaps = self.snapshots.lock().unwrap();
