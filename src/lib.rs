@@ -18,6 +18,7 @@ pub mod metrics;
 pub mod notify;
 pub mod ownership;
 pub mod plan;
+pub mod prefetch;
 pub mod resolve;
 pub mod scheduler;
 pub mod server;

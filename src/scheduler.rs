@@ -17,7 +17,7 @@ use tracing::{debug, error, info, warn, Instrument};
 use crate::discover::Discover;
 use crate::metrics::Metrics;
 use crate::resolve::Resolve;
-use crate::sync::{Memory, PassReport, SyncError, Syncer};
+use crate::sync::{PassReport, SyncError, Syncer};
 use crate::targets::TargetGroups;
 
 /// How long an in-flight pass may run on after shutdown is requested.
@@ -100,7 +100,7 @@ async fn target_loop<G, R, D>(
     D: Discover,
 {
     let name = syncer.target.name.clone();
-    let mut memory = Memory::default();
+    let mut memory = syncer.memory();
     let mut failures = 0u32;
     loop {
         let abandon = async {

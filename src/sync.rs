@@ -101,6 +101,8 @@ const DESCRIBE_BURST: f64 = 5.0;
 /// What one target remembers between passes.
 #[derive(Debug, Default)]
 pub struct Memory {
+    /// Described before the first pass (batched at start-up), not yet checked.
+    prefetched: Option<GroupInfo>,
     group: Option<GroupInfo>,
     endpoint: Option<DbEndpoint>,
     misses: Misses,
@@ -135,9 +137,19 @@ pub struct Syncer<G, R, D> {
     pub dry_run: bool,
     pub metrics: Metrics,
     pub budgets: Arc<Budgets>,
+    /// The group as described at start-up, if the batched describe found it.
+    pub prefetched: Option<GroupInfo>,
 }
 
 impl<G: TargetGroups, R: Resolve, D: Discover> Syncer<G, R, D> {
+    /// A fresh memory for this target's passes.
+    pub fn memory(&self) -> Memory {
+        Memory {
+            prefetched: self.prefetched.clone(),
+            ..Memory::default()
+        }
+    }
+
     pub async fn pass(&self, mem: &mut Memory) -> Result<PassReport, SyncError> {
         let group = self.ensure_group(mem).await?;
         let endpoint = self.ensure_endpoint(mem).await?;
@@ -326,11 +338,16 @@ impl<G: TargetGroups, R: Resolve, D: Discover> Syncer<G, R, D> {
             return Ok(g.clone());
         }
         let arn = &self.target.target_group.arn;
-        // DescribeTargetGroups and DescribeTags.
-        for _ in 0..2 {
-            self.budgets.describe.acquire(Priority::Background).await;
-        }
-        let group = self.groups.describe_group(arn).await?;
+        let group = match mem.prefetched.take() {
+            Some(group) => group,
+            None => {
+                // DescribeTargetGroups and DescribeTags.
+                for _ in 0..2 {
+                    self.budgets.describe.acquire(Priority::Background).await;
+                }
+                self.groups.describe_group(arn).await?
+            }
+        };
         if group.target_type != "ip" {
             return Err(SyncError::UnsupportedGroup {
                 arn: arn.clone(),

@@ -42,6 +42,29 @@ pub fn availability_zone_for(ip: IpAddr, vpc_cidrs: &[IpNet]) -> Option<&'static
     }
 }
 
+/// What pglink keeps of a described target group.
+pub fn group_info(
+    arn: &str,
+    group: &aws_sdk_elasticloadbalancingv2::types::TargetGroup,
+    vpc_cidrs: Vec<IpNet>,
+    tags: BTreeMap<String, String>,
+) -> GroupInfo {
+    GroupInfo {
+        arn: arn.to_string(),
+        target_type: group
+            .target_type()
+            .map(|t| t.as_str().to_string())
+            .unwrap_or_default(),
+        port: group.port().and_then(|p| u16::try_from(p).ok()),
+        vpc_id: group.vpc_id().map(str::to_string),
+        vpc_cidrs,
+        ipv6: group
+            .ip_address_type()
+            .is_some_and(|t| t.as_str() == "ipv6"),
+        tags,
+    }
+}
+
 /// Every IPv4 and IPv6 CIDR associated with a VPC, sorted.
 pub fn cidrs_of(vpc: &aws_sdk_ec2::types::Vpc) -> Vec<IpNet> {
     let v4 = vpc
@@ -176,25 +199,11 @@ impl TargetGroups for ElbTargetGroups {
                 code: "TargetGroupNotFound".into(),
                 message: "no such target group".into(),
             })?;
-        let vpc_id = group.vpc_id().map(str::to_string);
-        let vpc_cidrs = match &vpc_id {
+        let vpc_cidrs = match group.vpc_id() {
             Some(id) => self.vpc_cidrs(id).await?,
             None => Vec::new(),
         };
-        Ok(GroupInfo {
-            arn: arn.to_string(),
-            target_type: group
-                .target_type()
-                .map(|t| t.as_str().to_string())
-                .unwrap_or_default(),
-            port: group.port().and_then(|p| u16::try_from(p).ok()),
-            vpc_id,
-            vpc_cidrs,
-            ipv6: group
-                .ip_address_type()
-                .is_some_and(|t| t.as_str() == "ipv6"),
-            tags: self.tags(arn).await?,
-        })
+        Ok(group_info(arn, group, vpc_cidrs, self.tags(arn).await?))
     }
 
     async fn read_targets(&self, arn: &str) -> Result<Vec<Registered>, AwsError> {

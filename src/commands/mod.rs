@@ -116,7 +116,32 @@ pub(crate) async fn build_syncers(
             dry_run,
             metrics: metrics.clone(),
             budgets: budgets.clone(),
+            prefetched: None,
         });
     }
+    prefetch(&clients, &budgets, &mut syncers).await;
     Ok(syncers)
+}
+
+/// Describes every target group in batches before the first passes.
+async fn prefetch(clients: &Clients, budgets: &Budgets, syncers: &mut [RealSyncer]) {
+    let mut by_region: std::collections::BTreeMap<String, Vec<String>> = Default::default();
+    for s in syncers.iter() {
+        by_region
+            .entry(s.target.target_group.region.clone())
+            .or_default()
+            .push(s.target.target_group.arn.clone());
+    }
+    for (region, arns) in by_region {
+        let Some(c) = clients.region(&region) else {
+            continue;
+        };
+        let mut found = crate::prefetch::describe_all(c, &arns, &budgets.describe).await;
+        for s in syncers
+            .iter_mut()
+            .filter(|s| s.target.target_group.region == region)
+        {
+            s.prefetched = found.remove(&s.target.target_group.arn);
+        }
+    }
 }

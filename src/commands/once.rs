@@ -12,7 +12,6 @@ use tracing::{error, info, warn};
 use super::{block_on, build_syncers, load_for_sync, Exit, RealSyncer};
 use crate::config::LogFormat;
 use crate::metrics::Metrics;
-use crate::sync::Memory;
 
 #[derive(Debug)]
 enum Outcome {
@@ -51,7 +50,7 @@ pub fn sync_once(path: Option<PathBuf>, log_format: Option<LogFormat>, dry_run: 
 async fn converge(syncer: RealSyncer) -> Outcome {
     let name = syncer.target.name.clone();
     let max_passes = syncer.settings.confirmations + 2;
-    let mut memory = Memory::default();
+    let mut memory = syncer.memory();
     for pass in 1..=max_passes {
         match syncer.pass(&mut memory).await {
             Ok(report) if report.plan.is_converged() => {

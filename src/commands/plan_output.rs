@@ -11,7 +11,6 @@ use super::{build_syncers, load_for_sync, runtime, Exit, RealSyncer};
 use crate::config::LogFormat;
 use crate::metrics::Metrics;
 use crate::plan::{self, TargetKey};
-use crate::sync::Memory;
 
 #[derive(Debug, Serialize)]
 struct RegisteredView {
@@ -86,7 +85,7 @@ async fn view(syncer: RealSyncer) -> TargetView {
         in_sync: false,
         error: None,
     };
-    match syncer.pass(&mut Memory::default()).await {
+    match syncer.pass(&mut syncer.memory()).await {
         Ok(r) => {
             let d = plan::diff(
                 &plan::desired_targets(&r.resolved.addresses, r.port),

@@ -37,6 +37,7 @@ fn syncer(name: &str, ips: &[&str]) -> Syncer<FakeGroups, FakeResolver, FakeDisc
         dry_run: false,
         metrics: crate::metrics::Metrics::new(),
         budgets: Arc::new(crate::sync::Budgets::unlimited()),
+        prefetched: None,
     }
 }
 

@@ -32,6 +32,7 @@ fn syncer(groups: FakeGroups, resolver: FakeResolver, adopt: bool, dry_run: bool
         dry_run,
         metrics: crate::metrics::Metrics::new(),
         budgets: Arc::new(crate::sync::Budgets::unlimited()),
+        prefetched: None,
     }
 }
 
