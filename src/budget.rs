@@ -93,7 +93,13 @@ impl Budget {
             s.tokens -= 1.0;
             return Ok(());
         }
-        let missing = (1.0 - s.tokens).max(0.0);
+        // A background waiter sleeps until about its turn, so a thousand waiters do not all
+        // wake for every token (tickets only leave the middle of the line on shutdown).
+        let ahead = match place {
+            Place::Urgent(_) => 0,
+            Place::Background(_, ticket) => s.queue.first().map_or(0, |first| ticket - first),
+        };
+        let missing = (ahead as f64 + 1.0 - s.tokens).max(0.0);
         let wait = Duration::from_secs_f64(missing / self.rate).max(Duration::from_millis(1));
         Err(wait)
     }
@@ -178,6 +184,36 @@ mod tests {
             took >= Duration::from_millis(4900) && took <= Duration::from_millis(5200),
             "{took:?}"
         );
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn waiters_sleep_until_about_their_turn() {
+        let b = Arc::new(Budget::new(10.0, 1.0));
+        b.acquire(Priority::Background).await;
+        let polls = Arc::new(std::sync::atomic::AtomicUsize::new(0));
+        let mut tasks = Vec::new();
+        for _ in 0..100 {
+            let (b, polls) = (b.clone(), polls.clone());
+            tasks.push(tokio::spawn(async move {
+                let place = {
+                    let mut s = b.lock();
+                    let ticket = s.next_ticket;
+                    s.next_ticket += 1;
+                    s.queue.insert(ticket);
+                    Place::Background(&b, ticket)
+                };
+                while let Err(wait) = b.try_take(&place) {
+                    polls.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+                    tokio::time::sleep(wait).await;
+                }
+            }));
+        }
+        for t in tasks {
+            t.await.unwrap();
+        }
+        // About one sleep per waiter, not one per waiter per token (100 x 100).
+        let polls = polls.load(std::sync::atomic::Ordering::Relaxed);
+        assert!(polls < 400, "{polls} wake-ups for 100 waiters");
     }
 
     #[tokio::test(start_paused = true)]
