@@ -243,14 +243,22 @@ async fn main() {
             old_out.push(d.duration_since(*at).unwrap_or_default());
         }
     }
+    if new_in.is_empty() {
+        println!("failovers: none measured");
+    } else {
+        report(&mut new_in, &mut old_out, failovers);
+    }
+    let (status, _) = daemon.terminate(Duration::from_secs(15));
+    println!("daemon exit: {:?}", status.and_then(|s| s.code()));
+}
+
+fn report(new_in: &mut [Duration], old_out: &mut [Duration], failovers: usize) {
     println!(
         "failovers: {} target moves in {failovers} rounds; new in: median {:.2}s p99 {:.2}s; old out: median {:.2}s p99 {:.2}s",
         new_in.len(),
-        percentile(&mut new_in, 0.5).as_secs_f64(),
-        percentile(&mut new_in, 0.99).as_secs_f64(),
-        percentile(&mut old_out, 0.5).as_secs_f64(),
-        percentile(&mut old_out, 0.99).as_secs_f64()
+        percentile(new_in, 0.5).as_secs_f64(),
+        percentile(new_in, 0.99).as_secs_f64(),
+        percentile(old_out, 0.5).as_secs_f64(),
+        percentile(old_out, 0.99).as_secs_f64()
     );
-    let (status, _) = daemon.terminate(Duration::from_secs(15));
-    println!("daemon exit: {:?}", status.and_then(|s| s.code()));
 }
