@@ -51,30 +51,7 @@ async fn database() -> Db {
         .send()
         .await
         .unwrap();
-    let db = c
-        .rds
-        .create_db_instance()
-        .db_instance_identifier("analytics")
-        .engine("postgres")
-        .db_instance_class("db.t3.micro")
-        .allocated_storage(20)
-        .master_username("pglink")
-        .master_user_password("not-a-secret-1")
-        .db_subnet_group_name("analytics")
-        .vpc_security_group_ids(&db_sg)
-        .multi_az(true)
-        .publicly_accessible(false)
-        .send()
-        .await
-        .unwrap();
-    let address = db
-        .db_instance()
-        .unwrap()
-        .endpoint()
-        .unwrap()
-        .address()
-        .unwrap()
-        .to_string();
+    let address = rds_instance(&c, "analytics", &db_sg, true, false).await;
     let dns = TestDns::start();
     let ip: IpAddr = "10.0.1.50".parse().unwrap();
     dns.set(
@@ -94,6 +71,33 @@ async fn database() -> Db {
         db_sg,
         dir: tempfile::tempdir().unwrap(),
     }
+}
+
+/// A Postgres instance in the "analytics" subnet group; returns its endpoint address.
+async fn rds_instance(c: &Clients, id: &str, sg: &str, multi_az: bool, public: bool) -> String {
+    let db = c
+        .rds
+        .create_db_instance()
+        .db_instance_identifier(id)
+        .engine("postgres")
+        .db_instance_class("db.t3.micro")
+        .allocated_storage(20)
+        .master_username("pglink")
+        .master_user_password("not-a-secret-1")
+        .db_subnet_group_name("analytics")
+        .vpc_security_group_ids(sg)
+        .multi_az(multi_az)
+        .publicly_accessible(public)
+        .send()
+        .await
+        .unwrap();
+    db.db_instance()
+        .unwrap()
+        .endpoint()
+        .unwrap()
+        .address()
+        .unwrap()
+        .to_string()
 }
 
 impl Db {
@@ -865,30 +869,7 @@ async fn explicit_network_settings_override_the_derived_ones() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_public_single_az_database_is_built_with_warnings() {
     let db = database().await;
-    let public =
-        db.c.rds
-            .create_db_instance()
-            .db_instance_identifier("public")
-            .engine("postgres")
-            .db_instance_class("db.t3.micro")
-            .allocated_storage(20)
-            .master_username("pglink")
-            .master_user_password("not-a-secret-1")
-            .db_subnet_group_name("analytics")
-            .vpc_security_group_ids(&db.db_sg)
-            .multi_az(false)
-            .publicly_accessible(true)
-            .send()
-            .await
-            .unwrap();
-    let address = public
-        .db_instance()
-        .unwrap()
-        .endpoint()
-        .unwrap()
-        .address()
-        .unwrap()
-        .to_string();
+    let address = rds_instance(&db.c, "public", &db.db_sg, false, true).await;
     db.dns.set(
         &address,
         Behaviour::Addresses {

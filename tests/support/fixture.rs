@@ -329,26 +329,7 @@ impl Watcher {
 
     /// Waits until the group equals `want`; returns when it was first seen so.
     pub async fn wait_for(&self, want: &BTreeSet<String>, limit: Duration) -> Instant {
-        let started = Instant::now();
-        loop {
-            let hit = self
-                .snapshots
-                .lock()
-                .unwrap()
-                .iter()
-                .rev()
-                .find(|(t, s)| *t >= started && s == want)
-                .map(|(t, _)| *t);
-            if let Some(at) = hit {
-                return at;
-            }
-            assert!(
-                started.elapsed() < limit,
-                "group never became {want:?}; last seen {:?}",
-                self.latest()
-            );
-            tokio::time::sleep(Duration::from_millis(20)).await;
-        }
+        self.first_seen(Instant::now(), |s| s == want, limit).await
     }
 
     /// Waits for the first snapshot since `since` whose contents satisfy `pred`.
