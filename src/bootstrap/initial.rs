@@ -117,18 +117,7 @@ pub async fn attach_group(
         journal.record(Mark::Create, resource, "attach to the target group");
         return Ok(Vec::new());
     };
-    let out = c
-        .autoscaling
-        .describe_load_balancer_target_groups()
-        .auto_scaling_group_name(asg)
-        .send()
-        .await
-        .pipe_observe(c, "DescribeLoadBalancerTargetGroups", asg)?;
-    if out
-        .load_balancer_target_groups()
-        .iter()
-        .any(|g| g.load_balancer_target_group_arn() == Some(tg))
-    {
+    if attached(c, asg, tg).await? {
         journal.record(Mark::Ok, resource, "attached to the target group");
     } else {
         journal.record(Mark::Create, resource, "attach to the target group");
@@ -145,13 +134,8 @@ pub async fn attach_group(
     registered(c, tg).await
 }
 
-/// Detaches the group before the target group is deleted (teardown).
-pub async fn detach_group(
-    c: &RegionClients,
-    journal: &mut Journal,
-    tg: &str,
-    asg: &str,
-) -> Result<(), AwsError> {
+/// Whether the Auto Scaling group is attached to the target group.
+async fn attached(c: &RegionClients, asg: &str, tg: &str) -> Result<bool, AwsError> {
     let out = c
         .autoscaling
         .describe_load_balancer_target_groups()
@@ -159,11 +143,20 @@ pub async fn detach_group(
         .send()
         .await
         .pipe_observe(c, "DescribeLoadBalancerTargetGroups", asg)?;
-    if !out
+    Ok(out
         .load_balancer_target_groups()
         .iter()
-        .any(|g| g.load_balancer_target_group_arn() == Some(tg))
-    {
+        .any(|g| g.load_balancer_target_group_arn() == Some(tg)))
+}
+
+/// Detaches the group before the target group is deleted (teardown).
+pub async fn detach_group(
+    c: &RegionClients,
+    journal: &mut Journal,
+    tg: &str,
+    asg: &str,
+) -> Result<(), AwsError> {
+    if !attached(c, asg, tg).await? {
         return Ok(());
     }
     journal.record(

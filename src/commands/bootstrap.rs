@@ -44,21 +44,53 @@ async fn clients(config: &Config) -> Result<(RegionClients, String), Exit> {
     Ok((RegionClients::new(&sdk, &region, Metrics::new()), region))
 }
 
-pub fn bootstrap(
+/// What every stack command works on.
+struct Stack {
+    config: Config,
+    settings: BootstrapSettings,
+    c: RegionClients,
+    region: String,
+}
+
+/// Loads `[bootstrap]`, starts logging and the runtime, builds the clients, then runs `body`.
+fn stack_command(
     path: Option<PathBuf>,
     log_format: Option<LogFormat>,
-    dry_run: bool,
-    json: bool,
+    body: impl AsyncFnOnce(Stack) -> Exit,
 ) -> Exit {
     let (config, settings) = match load_bootstrap(path, log_format) {
         Ok(loaded) => loaded,
         Err(exit) => return exit,
     };
     block_on(async {
-        let (c, region) = match clients(&config).await {
-            Ok(c) => c,
-            Err(exit) => return exit,
-        };
+        match clients(&config).await {
+            Ok((c, region)) => {
+                body(Stack {
+                    config,
+                    settings,
+                    c,
+                    region,
+                })
+                .await
+            }
+            Err(exit) => exit,
+        }
+    })
+}
+
+pub fn bootstrap(
+    path: Option<PathBuf>,
+    log_format: Option<LogFormat>,
+    dry_run: bool,
+    json: bool,
+) -> Exit {
+    stack_command(path, log_format, async |stack| {
+        let Stack {
+            config,
+            settings,
+            c,
+            region,
+        } = stack;
         let resolver = match DnsResolver::new(&config.dns) {
             Ok(r) => r,
             Err(e) => return Exit::BadInput(format!("dns: {e}")),
@@ -127,15 +159,13 @@ fn print_outcome(o: &Outcome, s: &BootstrapSettings, journal: &Journal, as_json:
 }
 
 pub fn teardown_cmd(path: Option<PathBuf>, log_format: Option<LogFormat>, yes: bool) -> Exit {
-    let (config, settings) = match load_bootstrap(path, log_format) {
-        Ok(loaded) => loaded,
-        Err(exit) => return exit,
-    };
-    block_on(async {
-        let (c, region) = match clients(&config).await {
-            Ok(c) => c,
-            Err(exit) => return exit,
-        };
+    stack_command(path, log_format, async |stack| {
+        let Stack {
+            settings,
+            c,
+            region,
+            ..
+        } = stack;
         let mut journal = Journal::new(!yes);
         let result = teardown::teardown(&c, &settings, &mut journal).await;
         let verb = if yes {
@@ -159,15 +189,8 @@ pub fn teardown_cmd(path: Option<PathBuf>, log_format: Option<LogFormat>, yes: b
 }
 
 pub fn accept_cmd(path: Option<PathBuf>, log_format: Option<LogFormat>) -> Exit {
-    let (config, settings) = match load_bootstrap(path, log_format) {
-        Ok(loaded) => loaded,
-        Err(exit) => return exit,
-    };
-    block_on(async {
-        let (c, _) = match clients(&config).await {
-            Ok(c) => c,
-            Err(exit) => return exit,
-        };
+    stack_command(path, log_format, async |stack| {
+        let Stack { settings, c, .. } = stack;
         let service = match endpoint_service::find(&c, &settings.name).await {
             Ok(Some(s)) => s,
             Ok(None) => {
