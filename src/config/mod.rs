@@ -9,7 +9,7 @@ mod raw;
 mod validate;
 mod values;
 
-use std::path::{Path, PathBuf};
+use std::path::Path;
 
 use figment::providers::{Env, Format, Toml};
 use figment::Figment;
@@ -29,8 +29,8 @@ const ENV_PREFIX: &str = "PGLINK_";
 pub enum ConfigError {
     #[error("no configuration file: pass -c/--config FILE or set {CONFIG_ENV}")]
     NoFile,
-    #[error("config file {path}: {reason}")]
-    Unreadable { path: PathBuf, reason: String },
+    #[error("config file {file}: {reason}")]
+    Unreadable { file: String, reason: String },
     #[error("config {source_name}: {detail}")]
     Parse { source_name: String, detail: String },
     #[error("config key `{key}`: {expected}")]
@@ -40,8 +40,8 @@ pub enum ConfigError {
 impl ConfigError {
     pub(crate) fn invalid(key: impl Into<String>, expected: impl Into<String>) -> Self {
         Self::Invalid {
-            key: key.into(),
-            expected: expected.into(),
+            key: one_line(&key.into()),
+            expected: one_line(&expected.into()),
         }
     }
 }
@@ -55,39 +55,51 @@ pub fn load(path: &Path) -> Result<(RawConfig, Config), ConfigError> {
 
 /// Merges the file and the environment without validating values.
 pub fn load_raw(path: &Path) -> Result<RawConfig, ConfigError> {
-    check_readable(path)?;
+    let text = read_file(path)?;
     let env = Env::prefixed(ENV_PREFIX)
         .split("__")
         // These name the file and the healthcheck URL; they are not keys inside the file.
         .ignore(&["config", "healthcheck_url"]);
     Figment::new()
-        .merge(Toml::file_exact(path))
+        .merge(Toml::string(&text))
         .merge(env)
         .extract::<RawConfig>()
-        .map_err(|e| describe_figment_error(path, e))
+        .map_err(|e| describe_figment_error(&path.display().to_string(), e))
 }
 
-fn check_readable(path: &Path) -> Result<(), ConfigError> {
+/// Parses and validates configuration text on its own, without the environment layer.
+/// Any input gives a config or a one-line error, never a panic: `fuzz/` holds this to that.
+pub fn parse(text: &str, source_name: &str) -> Result<(RawConfig, Config), ConfigError> {
+    let raw = Figment::new()
+        .merge(Toml::string(text))
+        .extract::<RawConfig>()
+        .map_err(|e| describe_figment_error(source_name, e))?;
+    let config = validate::validate(&raw)?;
+    Ok((raw, config))
+}
+
+fn read_file(path: &Path) -> Result<String, ConfigError> {
     let unreadable = |reason: String| ConfigError::Unreadable {
-        path: path.to_path_buf(),
+        file: one_line(&path.display().to_string()),
         reason,
     };
     match std::fs::metadata(path) {
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => Err(unreadable("not found".into())),
         Err(e) => Err(unreadable(e.to_string())),
         Ok(m) if m.is_dir() => Err(unreadable("is a directory, expected a TOML file".into())),
-        Ok(_) => std::fs::File::open(path)
-            .map(|_| ())
-            .map_err(|e| unreadable(e.to_string())),
+        Ok(_) => std::fs::read_to_string(path).map_err(|e| match e.kind() {
+            std::io::ErrorKind::InvalidData => unreadable("is not UTF-8 text".into()),
+            _ => unreadable(e.to_string()),
+        }),
     }
 }
 
 /// Turns figment's error into one line: where it came from, which key, what was wrong.
-fn describe_figment_error(path: &Path, err: figment::Error) -> ConfigError {
+fn describe_figment_error(file_name: &str, err: figment::Error) -> ConfigError {
     use figment::error::Kind;
     let source_name = match err.metadata.as_ref().map(|m| m.name.as_ref()) {
         Some(name) if name.contains("environment") => "environment (PGLINK_*)".to_string(),
-        _ => path.display().to_string(),
+        _ => file_name.to_string(),
     };
     let mut key = key_path(&err.path);
     let detail = match &err.kind {
@@ -99,16 +111,16 @@ fn describe_figment_error(path: &Path, err: figment::Error) -> ConfigError {
             key = join_key(&key, field);
             format!("missing key `{key}`")
         }
-        Kind::Message(msg) if key.is_empty() => first_line(msg),
-        other if key.is_empty() => first_line(&other.to_string()),
+        Kind::Message(msg) if key.is_empty() => one_line(msg),
+        other if key.is_empty() => one_line(&other.to_string()),
         other => format!(
             "key `{key}`: {}",
-            plain_types(&first_line(&other.to_string()))
+            plain_types(&one_line(&other.to_string()))
         ),
     };
     ConfigError::Parse {
-        source_name,
-        detail,
+        source_name: one_line(&source_name),
+        detail: one_line(&detail),
     }
 }
 
@@ -146,12 +158,24 @@ fn plain_types(text: &str) -> String {
         .replace("expected a string", "expected a quoted string")
 }
 
-fn first_line(text: &str) -> String {
-    text.lines()
+/// Folds text onto one line: line breaks (`\n`, `\r`) become spaces and any other control
+/// character is escaped, so that input quoted back in an error cannot break the line.
+fn one_line(text: &str) -> String {
+    let joined = text
+        .split(['\n', '\r'])
         .map(str::trim)
         .filter(|l| !l.is_empty())
         .collect::<Vec<_>>()
-        .join(" ")
+        .join(" ");
+    let mut line = String::with_capacity(joined.len());
+    for c in joined.chars() {
+        if c.is_control() {
+            line.extend(c.escape_default());
+        } else {
+            line.push(c);
+        }
+    }
+    line
 }
 
 #[cfg(test)]

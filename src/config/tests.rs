@@ -137,3 +137,27 @@ fn missing_and_unreadable_files_are_named() {
     let err = load(dir.path()).unwrap_err().to_string();
     assert!(err.contains("directory"), "{err}");
 }
+
+/// Found by `fuzz/`: a bare carriage return inside a comment came back in the parse error,
+/// which then printed as two lines. Control characters in quoted keys did the same.
+#[test]
+fn errors_stay_on_one_line_whatever_the_input_holds() {
+    let inputs = [
+        "# a comment with a bare \r carriage return\n[[targets]\nname = 1\n".to_string(),
+        "[aws]\nregion = \"eu\"\r\nbogus\r= 1\n".to_string(),
+        "[targets.\"a\\nb\\u001b[31m\"]\n".to_string(),
+        format!("{}port = \"5432\r\n\"\n", minimal()),
+        "[\"line\\rbreak\"]\nx = 1\n".to_string(),
+    ];
+    for text in inputs {
+        for err in [
+            parse(&text, "fuzz.toml").unwrap_err().to_string(),
+            error_of(&text),
+        ] {
+            assert!(
+                !err.chars().any(char::is_control),
+                "control character in {err:?} for {text:?}"
+            );
+        }
+    }
+}

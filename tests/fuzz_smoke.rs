@@ -1,0 +1,36 @@
+//! The config fuzz target (`fuzz/`), built and run for a bounded time: parsing any input
+//! gives a config or a one-line error, never a panic. `fuzz/run config 600` runs it longer.
+
+use std::path::Path;
+use std::process::Command;
+
+const SECONDS: u32 = 30;
+
+/// libFuzzer's `stat::number_of_executed_units: N` line.
+fn executed_units(output: &str) -> Option<u64> {
+    output
+        .lines()
+        .find_map(|l| l.strip_prefix("stat::number_of_executed_units:"))
+        .and_then(|n| n.trim().parse().ok())
+}
+
+#[test]
+fn config_parsing_survives_a_bounded_fuzz_run() {
+    let root = Path::new(env!("CARGO_MANIFEST_DIR"));
+    let out = Command::new("bash")
+        .arg(root.join("fuzz/run"))
+        .args(["config", &SECONDS.to_string()])
+        .output()
+        .expect("run fuzz/run");
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    let lines: Vec<&str> = stderr.lines().collect();
+    let tail = lines[lines.len().saturating_sub(60)..].join("\n");
+    assert!(
+        out.status.success(),
+        "the fuzzer failed (its input is under target/fuzz-artifacts/config/):\n{tail}"
+    );
+    // A run that executed next to nothing proves nothing: a broken build or harness would.
+    let units = executed_units(&stderr).expect("libFuzzer printed its final stats");
+    assert!(units >= 1_000, "only {units} inputs in {SECONDS} s");
+    eprintln!("fuzz smoke: {units} inputs in {SECONDS} s, no failure");
+}
