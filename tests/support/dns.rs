@@ -69,26 +69,39 @@ impl TestDns {
     /// Binds a random UDP port on 127.0.0.1 and starts answering.
     pub fn start() -> TestDns {
         let socket = UdpSocket::bind("127.0.0.1:0").expect("bind DNS socket");
-        // The timeout lets the loop notice `stop` even if the wake-up datagram is lost.
-        socket
-            .set_read_timeout(Some(Duration::from_millis(200)))
-            .expect("set DNS read timeout");
         let addr = socket.local_addr().expect("DNS local addr");
         let shared = Arc::new(Shared {
             zone: Mutex::new(Zone::default()),
             total: AtomicU64::new(0),
             stop: AtomicBool::new(false),
         });
-        let thread_shared = shared.clone();
-        let thread = std::thread::Builder::new()
-            .name(format!("test-dns-{}", addr.port()))
-            .spawn(move || serve(&socket, &thread_shared))
-            .expect("spawn DNS thread");
+        let thread = Some(spawn(socket, shared.clone()));
         TestDns {
             addr,
             shared,
-            thread: Some(thread),
+            thread,
         }
+    }
+
+    /// Stops serving and closes the port: queries are then refused by the host, as when
+    /// the nameserver is down. Records and counts are kept for [`TestDns::up`].
+    pub fn down(&mut self) {
+        self.shared.stop.store(true, Ordering::SeqCst);
+        // Wake the blocking recv at once rather than waiting for its timeout.
+        if let Ok(s) = UdpSocket::bind("127.0.0.1:0") {
+            let _ = s.send_to(&[], self.addr);
+        }
+        if let Some(t) = self.thread.take() {
+            let _ = t.join();
+        }
+    }
+
+    /// Serves again on the same address after [`TestDns::down`].
+    pub fn up(&mut self) {
+        assert!(self.thread.is_none(), "the DNS server is already up");
+        let socket = UdpSocket::bind(self.addr).expect("re-bind the DNS port");
+        self.shared.stop.store(false, Ordering::SeqCst);
+        self.thread = Some(spawn(socket, self.shared.clone()));
     }
 
     /// Sets how `name` answers (case-insensitive, trailing dot optional).
@@ -119,15 +132,20 @@ impl TestDns {
 
 impl Drop for TestDns {
     fn drop(&mut self) {
-        self.shared.stop.store(true, Ordering::SeqCst);
-        // Wake the blocking recv at once rather than waiting for its timeout.
-        if let Ok(s) = UdpSocket::bind("127.0.0.1:0") {
-            let _ = s.send_to(&[], self.addr);
-        }
-        if let Some(t) = self.thread.take() {
-            let _ = t.join();
-        }
+        self.down();
     }
+}
+
+fn spawn(socket: UdpSocket, shared: Arc<Shared>) -> JoinHandle<()> {
+    // The timeout lets the loop notice `stop` even if the wake-up datagram is lost.
+    socket
+        .set_read_timeout(Some(Duration::from_millis(200)))
+        .expect("set DNS read timeout");
+    let port = socket.local_addr().map(|a| a.port()).unwrap_or(0);
+    std::thread::Builder::new()
+        .name(format!("test-dns-{port}"))
+        .spawn(move || serve(&socket, &shared))
+        .expect("spawn DNS thread")
 }
 
 fn serve(socket: &UdpSocket, shared: &Shared) {
