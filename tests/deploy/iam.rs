@@ -1,0 +1,326 @@
+//! IAM: every AWS SDK call in the sources is allowed by the matching policy, and the
+//! daemon's policy grants nothing it does not call.
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::path::PathBuf;
+
+use serde_json::Value;
+
+use super::{files_under, json, root};
+
+/// AWS SDK calls the daemon's adapters make at least; a scanner that finds fewer is broken.
+const MIN_DAEMON_CALLS: usize = 8;
+
+/// Client fields on `RegionClients` (and the like) and the IAM service prefix of each.
+const CLIENT_FIELDS: &[(&str, &str)] = &[
+    ("elb", "elasticloadbalancing"),
+    ("ec2", "ec2"),
+    ("rds", "rds"),
+    ("autoscaling", "autoscaling"),
+    ("iam", "iam"),
+];
+
+/// Methods on an SDK client that are not API operations.
+const NOT_OPERATIONS: &[&str] = &["clone", "config", "to_owned", "as_ref"];
+
+/// Words whose IAM spelling is not just a capitalised snake_case word.
+const WORD_SPELLINGS: &[(&str, &str)] = &[("db", "DB"), ("vpc", "Vpc")];
+
+fn is_ident(b: u8) -> bool {
+    b.is_ascii_alphanumeric() || b == b'_'
+}
+
+/// Every client (`.field` on a struct such as `RegionClients`, or a bare variable such as
+/// `ec2: &aws_sdk_ec2::Client`) followed, possibly across whitespace and newlines, by
+/// `.snake_case_method(`: returns (IAM service prefix, SDK method name), in source order.
+/// Paths (`aws_sdk_ec2::...`, `crate::ec2`) are not clients.
+fn sdk_calls(source: &str) -> Vec<(&'static str, String)> {
+    let bytes = source.as_bytes();
+    let ident_at = |start: usize| {
+        let mut end = start;
+        while end < bytes.len() && is_ident(bytes[end]) {
+            end += 1;
+        }
+        end
+    };
+    let skip_space = |mut i: usize| {
+        while i < bytes.len() && bytes[i].is_ascii_whitespace() {
+            i += 1;
+        }
+        i
+    };
+    let mut calls = Vec::new();
+    let mut i = 0;
+    while i < bytes.len() {
+        // Only at the start of an identifier.
+        if !is_ident(bytes[i]) || (i > 0 && is_ident(bytes[i - 1])) {
+            i += 1;
+            continue;
+        }
+        let end = ident_at(i);
+        let word = &source[i..end];
+        let before = source[..i].trim_end().as_bytes().last().copied();
+        let client = CLIENT_FIELDS.iter().find(|(f, _)| *f == word);
+        if let (Some(&(_, service)), false) = (client, before == Some(b':')) {
+            let dot = skip_space(end);
+            if dot < bytes.len() && bytes[dot] == b'.' {
+                let method_start = skip_space(dot + 1);
+                let method_end = ident_at(method_start);
+                let method = &source[method_start..method_end];
+                let snake = method.starts_with(|c: char| c.is_ascii_lowercase())
+                    && method
+                        .bytes()
+                        .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'_');
+                let paren = skip_space(method_end);
+                if snake
+                    && paren < bytes.len()
+                    && bytes[paren] == b'('
+                    && !NOT_OPERATIONS.contains(&method)
+                {
+                    calls.push((service, method.to_string()));
+                }
+            }
+        }
+        i = end;
+    }
+    calls
+}
+
+/// `describe_db_instances` -> `DescribeDBInstances`.
+fn action_name(method: &str) -> String {
+    method
+        .split('_')
+        .filter(|w| !w.is_empty())
+        .map(|word| {
+            if let Some((_, spelled)) = WORD_SPELLINGS.iter().find(|(w, _)| *w == word) {
+                return (*spelled).to_string();
+            }
+            let mut chars = word.chars();
+            match chars.next() {
+                Some(first) => first.to_ascii_uppercase().to_string() + chars.as_str(),
+                None => String::new(),
+            }
+        })
+        .collect()
+}
+
+/// `service:Action` for every SDK call in the given files, with the files it appears in.
+fn required_actions(files: &[PathBuf]) -> BTreeMap<String, BTreeSet<String>> {
+    let mut actions: BTreeMap<String, BTreeSet<String>> = BTreeMap::new();
+    for path in files {
+        let source = std::fs::read_to_string(path)
+            .unwrap_or_else(|e| panic!("read {}: {e}", path.display()));
+        let rel = path
+            .strip_prefix(root())
+            .unwrap_or(path)
+            .display()
+            .to_string();
+        for (service, method) in sdk_calls(&source) {
+            actions
+                .entry(format!("{service}:{}", action_name(&method)))
+                .or_default()
+                .insert(rel.clone());
+        }
+    }
+    actions
+}
+
+fn strings(v: &Value) -> Vec<String> {
+    match v {
+        Value::String(s) => vec![s.clone()],
+        Value::Array(items) => items
+            .iter()
+            .filter_map(|s| s.as_str().map(str::to_string))
+            .collect(),
+        _ => Vec::new(),
+    }
+}
+
+fn statements(policy: &Value) -> Vec<Value> {
+    match &policy["Statement"] {
+        Value::Array(s) => s.clone(),
+        Value::Object(_) => vec![policy["Statement"].clone()],
+        _ => Vec::new(),
+    }
+}
+
+/// Actions (lower-cased: IAM action names are case-insensitive) some Allow statement names.
+fn allowed_actions(policy: &Value) -> BTreeSet<String> {
+    statements(policy)
+        .iter()
+        .filter(|s| s["Effect"] == "Allow")
+        .flat_map(|s| strings(&s["Action"]))
+        .map(|a| a.to_lowercase())
+        .collect()
+}
+
+fn assert_covered(policy_rel: &str, required: &BTreeMap<String, BTreeSet<String>>) {
+    let allowed = allowed_actions(&json(policy_rel));
+    let missing: Vec<String> = required
+        .iter()
+        .filter(|(action, _)| !allowed.contains(&action.to_lowercase()))
+        .map(|(action, files)| {
+            let files: Vec<&str> = files.iter().map(String::as_str).collect();
+            format!("{action} (called in {})", files.join(", "))
+        })
+        .collect();
+    assert!(
+        missing.is_empty(),
+        "{policy_rel} does not allow these AWS calls made by the code:\n  {}",
+        missing.join("\n  ")
+    );
+}
+
+fn daemon_sources() -> Vec<PathBuf> {
+    vec![
+        root().join("src/targets.rs"),
+        root().join("src/discover.rs"),
+    ]
+}
+
+#[test]
+fn scanner_finds_calls_across_lines_and_ignores_the_rest() {
+    let source = r#"
+        let out = self
+            .clients
+            .elb
+            .describe_target_health()
+            .send();
+        clients.ec2.create_security_group().group_name("x");
+        c.rds . describe_db_subnet_groups ();
+        c.autoscaling
+            .attach_load_balancer_target_groups()
+            .send();
+        let host = "db.abc.us-east-1.rds.amazonaws.com";
+        let client = self.clients.elb.clone();
+        let field = self.elb_client.describe_tags();
+        let x = settings.rds;
+        let page = ec2
+            .describe_vpc_endpoint_connections()
+            .send();
+        pending(ec2, service_id);
+        let out = aws_sdk_ec2::Client::describe_vpcs(&client);
+        let y = crate::rds.describe_db_clusters();
+    "#;
+    let calls: Vec<String> = sdk_calls(source)
+        .into_iter()
+        .map(|(service, method)| format!("{service}:{}", action_name(&method)))
+        .collect();
+    assert_eq!(
+        calls,
+        [
+            "elasticloadbalancing:DescribeTargetHealth",
+            "ec2:CreateSecurityGroup",
+            "rds:DescribeDBSubnetGroups",
+            "autoscaling:AttachLoadBalancerTargetGroups",
+            "ec2:DescribeVpcEndpointConnections",
+        ]
+    );
+}
+
+#[test]
+fn method_names_become_iam_action_names() {
+    for (method, action) in [
+        ("describe_target_health", "DescribeTargetHealth"),
+        ("describe_db_instances", "DescribeDBInstances"),
+        ("describe_db_clusters", "DescribeDBClusters"),
+        ("describe_db_subnet_groups", "DescribeDBSubnetGroups"),
+        ("describe_vpcs", "DescribeVpcs"),
+        (
+            "create_vpc_endpoint_service_configuration",
+            "CreateVpcEndpointServiceConfiguration",
+        ),
+        ("add_tags", "AddTags"),
+        ("create_service_linked_role", "CreateServiceLinkedRole"),
+    ] {
+        assert_eq!(action_name(method), action, "{method}");
+    }
+}
+
+#[test]
+fn daemon_policy_allows_every_call_the_daemon_makes() {
+    let required = required_actions(&daemon_sources());
+    let calls: usize = daemon_sources()
+        .iter()
+        .map(|p| sdk_calls(&std::fs::read_to_string(p).unwrap()).len())
+        .sum();
+    assert!(
+        calls >= MIN_DAEMON_CALLS,
+        "found only {calls} AWS SDK calls in src/targets.rs and src/discover.rs \
+         (expected at least {MIN_DAEMON_CALLS}): the call scanner is broken. Found: {:?}",
+        required.keys().collect::<Vec<_>>()
+    );
+    assert_covered("deploy/iam/daemon-policy.json", &required);
+}
+
+#[test]
+fn daemon_policy_grants_nothing_the_daemon_does_not_call() {
+    let required: BTreeSet<String> = required_actions(&daemon_sources())
+        .into_keys()
+        .map(|a| a.to_lowercase())
+        .collect();
+    let extra: Vec<String> = allowed_actions(&json("deploy/iam/daemon-policy.json"))
+        .into_iter()
+        .filter(|a| !required.contains(a))
+        .collect();
+    assert!(
+        extra.is_empty(),
+        "deploy/iam/daemon-policy.json allows actions src/targets.rs and src/discover.rs \
+         never call: {extra:?}"
+    );
+}
+
+#[test]
+fn bootstrap_policy_allows_every_call_bootstrap_makes() {
+    let dir = root().join("src/bootstrap");
+    let files = files_under(&dir, ".rs");
+    if files.is_empty() {
+        // Nothing to check until the bootstrap module exists; the policy must still parse.
+        json("deploy/iam/bootstrap-policy.json");
+        return;
+    }
+    assert_covered(
+        "deploy/iam/bootstrap-policy.json",
+        &required_actions(&files),
+    );
+}
+
+#[test]
+fn policies_grant_no_wildcard_actions_and_name_every_statement() {
+    let files = files_under(&root().join("deploy/iam"), ".json");
+    assert!(files.len() >= 2, "IAM policies under deploy/iam: {files:?}");
+    for path in files {
+        let name = path.display().to_string();
+        let policy: Value = serde_json::from_str(&std::fs::read_to_string(&path).unwrap()).unwrap();
+        assert_eq!(policy["Version"], "2012-10-17", "{name}: Version");
+        let mut sids = BTreeSet::new();
+        let all = statements(&policy);
+        assert!(!all.is_empty(), "{name}: no statements");
+        for s in all {
+            let sid = s["Sid"].as_str().unwrap_or_default().to_string();
+            assert!(!sid.is_empty(), "{name}: a statement has no Sid: {s}");
+            assert!(sids.insert(sid.clone()), "{name}: duplicate Sid {sid}");
+            if s["Effect"] == "Allow" {
+                assert!(
+                    s.get("NotAction").is_none(),
+                    "{name} {sid}: Allow with NotAction grants everything else"
+                );
+            }
+            let actions = strings(&s["Action"]);
+            assert!(!actions.is_empty(), "{name} {sid}: no Action");
+            for action in actions {
+                assert!(
+                    !action.contains('*'),
+                    "{name} {sid}: wildcard action {action:?}; list the actions"
+                );
+                assert!(
+                    action
+                        .split_once(':')
+                        .is_some_and(|(svc, op)| !svc.is_empty()
+                            && op.starts_with(|c: char| c.is_ascii_uppercase())),
+                    "{name} {sid}: {action:?} is not service:Action"
+                );
+            }
+        }
+    }
+}
