@@ -5,7 +5,10 @@
 //! (% of one core) and RSS, and failover convergence (new in / old out, median and p99)
 //! over F failovers of which every tenth moves 10% of the targets at the same moment.
 //!
-//!     cargo build && cargo run --example scale_bench -- TARGETS [FAILOVERS=50] [DESCRIBE_PER_S=2]
+//!     cargo build && cargo run --example scale_bench -- TARGETS [FAILOVERS=50] [DESCRIBE_PER_S=2] [STEADY_S=30]
+//!
+//! (`--release` on both for the release profile.) The steady-state window samples RSS
+//! every few seconds: a long window (STEADY_S=600) shows whether memory grows with passes.
 //!
 //! Times come from the daemon's own JSON log lines (its clock), changes from this process.
 
@@ -22,7 +25,6 @@ use support::fixture::{self, http_get, Clients, Daemon, TargetEntry};
 use support::moto::Moto;
 use support::proxy::Proxy;
 
-const STEADY: Duration = Duration::from_secs(30);
 const ROUND_LIMIT: Duration = Duration::from_secs(600);
 
 fn arg<T: std::str::FromStr>(n: usize, default: T) -> T {
@@ -122,6 +124,32 @@ fn log_events(daemon: &Daemon) -> BTreeMap<(String, String), Vec<SystemTime>> {
     events
 }
 
+const RSS_EVERY: Duration = Duration::from_secs(5);
+
+fn mib(kib: u64) -> String {
+    format!("{:.1} MiB", kib as f64 / 1024.0)
+}
+
+/// RSS over the steady window: where it started, its range, where it ended, and the
+/// change between the first and last fifth (growth with passes would show there).
+fn report_rss(samples: &[(Duration, u64)], passes: u64) {
+    let values: Vec<u64> = samples.iter().map(|(_, kib)| *kib).collect();
+    let fifth = (values.len() / 5).max(1);
+    let mean = |s: &[u64]| s.iter().sum::<u64>() as f64 / s.len() as f64;
+    let early = mean(&values[..fifth]);
+    let late = mean(&values[values.len() - fifth..]);
+    println!(
+        "RSS over {:.0}s ({passes} DNS passes, {} samples): first {}, min {}, max {}, last {}; last fifth vs first fifth {:+.1} MiB",
+        samples.last().map_or(0.0, |(t, _)| t.as_secs_f64()),
+        values.len(),
+        mib(values[0]),
+        mib(*values.iter().min().unwrap_or(&0)),
+        mib(*values.iter().max().unwrap_or(&0)),
+        mib(*values.last().unwrap_or(&0)),
+        (late - early) / 1024.0
+    );
+}
+
 fn percentile(samples: &mut [Duration], q: f64) -> Duration {
     samples.sort();
     samples[((samples.len() - 1) as f64 * q).round() as usize]
@@ -135,6 +163,7 @@ async fn main() {
     let n: usize = arg(1, 100);
     let failovers: usize = arg(2, 50);
     let describe: f64 = arg(3, 2.0);
+    let steady = Duration::from_secs(arg(4, 30));
     let bin = pglink_binary();
     let moto = Moto::start();
     let proxy = Proxy::start_blocking(&moto.endpoint);
@@ -170,8 +199,13 @@ async fn main() {
             &format!("[aws]\nmax_describe_per_second = {describe}\n"),
         );
     let path = fixture::write_config(dir.path(), &text);
+    let profile = if cfg!(debug_assertions) {
+        "debug"
+    } else {
+        "release"
+    };
     println!(
-        "{n} targets, interval 1s, DNS TTL 1s, describe budget {describe}/s, debug build of {}",
+        "{n} targets, interval 1s, DNS TTL 1s, describe budget {describe}/s, {profile} build of {}",
         bin.display()
     );
 
@@ -188,14 +222,22 @@ async fn main() {
     tokio::time::sleep(Duration::from_secs(5)).await;
     proxy.clear_requests();
     let q0 = dns.queries();
-    let (cpu0, _) = cpu_and_rss(daemon.pid());
-    tokio::time::sleep(STEADY).await;
-    let secs = STEADY.as_secs_f64();
+    let (cpu0, rss0) = cpu_and_rss(daemon.pid());
+    let mut rss_samples = vec![(Duration::ZERO, rss0)];
+    let window = Instant::now();
+    while window.elapsed() < steady {
+        let left = steady.saturating_sub(window.elapsed());
+        tokio::time::sleep(left.min(RSS_EVERY)).await;
+        rss_samples.push((window.elapsed(), cpu_and_rss(daemon.pid()).1));
+    }
+    let secs = window.elapsed().as_secs_f64();
     let (cpu1, rss) = cpu_and_rss(daemon.pid());
-    let dns_rate = (dns.queries() - q0) as f64 / secs;
+    let queries = dns.queries() - q0;
+    let dns_rate = queries as f64 / secs;
     let aws_rate = proxy.requests().len() as f64 / secs;
     let cpu = (cpu1 - cpu0) / secs * 100.0;
-    println!("steady state: {dns_rate:.1} DNS queries/s, {aws_rate:.2} AWS calls/s, CPU {cpu:.1}% of one core, RSS {:.1} MiB", rss as f64 / 1024.0);
+    println!("steady state: {dns_rate:.1} DNS queries/s, {aws_rate:.2} AWS calls/s, CPU {cpu:.1}% of one core, RSS {}", mib(rss));
+    report_rss(&rss_samples, queries);
 
     // Failovers: every tenth moves 10% of the targets at once.
     let mut generation = vec![0usize; n];
@@ -248,6 +290,10 @@ async fn main() {
     } else {
         report(&mut new_in, &mut old_out, failovers);
     }
+    println!(
+        "RSS after the failovers: {}",
+        mib(cpu_and_rss(daemon.pid()).1)
+    );
     let (status, _) = daemon.terminate(Duration::from_secs(15));
     println!("daemon exit: {:?}", status.and_then(|s| s.code()));
 }
