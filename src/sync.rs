@@ -163,9 +163,12 @@ impl<G: TargetGroups, R: Resolve, D: Discover> Syncer<G, R, D> {
         }
         let observation = Observation::Addresses(resolved.addresses.clone());
         let mut decision = self.decide(mem, &observation, port);
-        if decision.0.has_changes() && !read_group {
-            // Never change anything on the strength of a cached copy: read, then decide
-            // again from the same counts.
+        if !decision.0.deregister.is_empty() && !read_group {
+            // Never remove a target on the strength of a cached copy: read, then decide
+            // again from the same counts. A plan that only registers goes ahead on the copy:
+            // registering is additive and ELBv2 ignores a target already there, so a stale
+            // copy costs nothing, while waiting for a Describe token would delay the new
+            // address whenever many targets fail over at once.
             self.read(mem, &group, Turn::Wait(Priority::Urgent), now)
                 .await?;
             read_group = true;

@@ -87,6 +87,31 @@ async fn failover_registers_new_before_removing_old() {
     }
 }
 
+/// One Describe per failover, not two: the register goes out on the cached copy, and only
+/// the deregistration waits for a fresh read.
+#[tokio::test]
+async fn a_failover_reads_the_group_only_before_removing() {
+    let s = standard(&["10.0.1.5"]);
+    let mut mem = Memory::default();
+    s.pass(&mut mem).await.unwrap();
+    s.pass(&mut mem).await.unwrap();
+    s.groups.clear_calls();
+    s.resolver.set(&["10.0.2.9"]);
+    s.pass(&mut mem).await.unwrap();
+    let register = s.groups.calls();
+    assert!(
+        matches!(register.as_slice(), [Call::Register(_)]),
+        "{register:?}"
+    );
+    s.groups.clear_calls();
+    s.pass(&mut mem).await.unwrap();
+    let deregister = s.groups.calls();
+    assert!(
+        matches!(deregister.as_slice(), [Call::Read, Call::Deregister(_)]),
+        "{deregister:?}"
+    );
+}
+
 #[tokio::test]
 async fn failed_registration_keeps_the_old_target() {
     let s = standard(&["10.0.1.5"]);
