@@ -6,7 +6,7 @@
 //! - AWS API calls and DNS queries per target per hour in the steady state, counted by a
 //!   recording proxy in front of the emulator and by the DNS server.
 //!
-//!     cargo run --example failover_bench -- [FAILOVERS=20] [STEADY_SECONDS=130]
+//!     cargo run [--release] --example failover_bench -- [FAILOVERS=20] [STEADY_SECONDS=130]
 
 #[path = "../tests/support/mod.rs"]
 mod support;
@@ -74,7 +74,12 @@ async fn main() {
     let watch = Watcher::start(clients.elb.clone(), arn.clone(), Duration::from_millis(20));
     watch.wait_for(&set(&["10.0.1.10:5432"]), LIMIT).await;
 
-    println!("{failovers} failovers, interval 1s, TTL 1s, confirmations 2");
+    let profile = if cfg!(debug_assertions) {
+        "debug"
+    } else {
+        "release"
+    };
+    println!("{failovers} failovers, interval 1s, TTL 1s, confirmations 2, {profile} build");
     let (mut new_in, mut old_out) = (Vec::new(), Vec::new());
     let mut current = "10.0.1.10".to_string();
     for i in 0..failovers {
