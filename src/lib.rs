@@ -3,6 +3,12 @@
 //! `run`/`sync`/`plan` keep an NLB target group pointed at the addresses a database
 //! endpoint resolves to; the decision of what to change lives in [`plan`], free of I/O.
 
+#[cfg(test)]
+mod alloc_count;
+#[cfg(test)]
+#[global_allocator]
+static ALLOCATOR: alloc_count::Counting = alloc_count::Counting;
+
 pub mod aws;
 pub mod bootstrap;
 pub mod budget;
