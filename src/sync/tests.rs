@@ -258,17 +258,29 @@ async fn drift_is_repaired_at_drift_check() {
     assert_eq!(s.groups.keys(), keys(&["10.0.1.5"]));
 }
 
-/// `n` passes a second apart, forgetting the fake's record of calls.
+/// `n` passes a second apart, forgetting the fake's record of calls and states.
 async fn steady_passes(n: usize, s: &TestSyncer, mem: &mut Memory) {
     for _ in 0..n {
         s.pass(mem).await.unwrap();
         s.groups.clear_calls();
+        s.groups.history.lock().unwrap().clear();
         tokio::time::advance(Duration::from_secs(1)).await;
     }
 }
 
+/// Failovers back and forth between two addresses, each completed in four passes.
+async fn fail_over(rounds: std::ops::Range<usize>, s: &TestSyncer, mem: &mut Memory) {
+    for i in rounds {
+        s.resolver
+            .set(&[if i % 2 == 0 { "10.0.2.9" } else { "10.0.1.5" }]);
+        steady_passes(4, s, mem).await;
+        assert_eq!(s.groups.keys().len(), 1, "failover {i} did not complete");
+    }
+}
+
 /// Memory does not grow with passes: after a warm-up, a thousand steady passes (sixteen
-/// drift checks among them) leave the same bytes live on this thread.
+/// drift checks among them), and then 200 failovers, leave the same bytes live on this
+/// thread.
 #[tokio::test(start_paused = true)]
 async fn passes_do_not_grow_memory() {
     let s = standard(&["10.0.1.5"]);
@@ -288,4 +300,11 @@ async fn passes_do_not_grow_memory() {
         "a steady pass allocates {} bytes and frees them all",
         churn / 1000
     );
+
+    // Failing over back and forth between two addresses: register, confirm, deregister.
+    fail_over(0..20, &s, &mut mem).await;
+    let live = alloc_count::live_bytes();
+    fail_over(20..220, &s, &mut mem).await;
+    let grown = alloc_count::live_bytes() - live;
+    assert_eq!(grown, 0, "200 failovers left {grown} bytes more live");
 }
