@@ -1,6 +1,6 @@
 //! Faults on every side, all on loopback: AWS throttling, 5xx, slow answers and dropped
 //! connections (through the fault-injecting proxy), a target group lost from under the
-//! daemon, a nameserver out for a minute, `kill -9` between register and deregister, and
+//! daemon and the emulator restarted with all state lost, a nameserver out for a minute, `kill -9` between register and deregister, and
 //! two daemons on the same targets. The invariants: no wrong deregistration, never an empty group,
 //! convergence once the fault ends, and a daemon that keeps running.
 
@@ -84,7 +84,7 @@ async fn aws_faults_delay_a_failover_but_never_break_it() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_lost_target_group_is_reported_and_the_other_target_keeps_working() {
-    let w = World::new(false).await;
+    let mut w = World::new(false).await;
     let lost = w.group("pglink-lost", true).await;
     let kept = w.group("pglink-kept", true).await;
     point(&w.dns, "lost.db.test", "10.0.1.30");
@@ -119,11 +119,20 @@ async fn a_lost_target_group_is_reported_and_the_other_target_keeps_working() {
     })
     .await;
 
-    // An emulator reset (all state lost): the daemon keeps running and says why it fails.
-    w.moto.reset();
-    fixture::eventually(LIMIT, "errors after the reset", || {
-        daemon.logs().matches("TargetGroupNotFound").count() >= 2
-    })
+    // The emulator restarted (refused connections, then all state lost): the daemon keeps
+    // running and says why each target fails.
+    w.moto.restart();
+    point(&w.dns, HOST, "10.0.3.30");
+    fixture::eventually(
+        LIMIT,
+        "the kept group reported missing after the restart",
+        || {
+            daemon
+                .logs()
+                .lines()
+                .any(|l| l.contains("name=kept") && l.contains("TargetGroupNotFound"))
+        },
+    )
     .await;
     let mut daemon = daemon;
     assert!(daemon.is_running(), "{}", daemon.logs());

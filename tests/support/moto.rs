@@ -44,16 +44,28 @@ impl Moto {
         panic!("moto_server failed to start after {START_TRIES} tries: {last_err}");
     }
 
-    /// Drops all mocked AWS state (`POST /moto-api/reset`).
-    pub fn reset(&self) {
-        match http(
-            self.port,
-            "POST",
-            "/moto-api/reset",
-            Duration::from_secs(10),
-        ) {
-            Ok(200) => {}
-            other => panic!("moto reset on {} failed: {other:?}", self.endpoint),
+    /// Kills the server and starts a new one on the same port, as when the emulator (or a
+    /// region's API) goes away and comes back: clients see refused connections for a
+    /// moment, and then a server that has lost all state.
+    pub fn restart(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+        let venv = ensure_venv();
+        let deadline = Instant::now() + START_TIMEOUT;
+        loop {
+            match spawn_on(&venv, self.port, "-restarted") {
+                Ok(moto) => {
+                    // The old child is dead already: dropping it only removes its log.
+                    drop(std::mem::replace(self, moto));
+                    return;
+                }
+                // The port may linger for a moment after the kill.
+                Err(e) if Instant::now() < deadline => {
+                    eprintln!("moto restart on port {}: {e}; retrying", self.port);
+                    std::thread::sleep(Duration::from_millis(200));
+                }
+                Err(e) => panic!("moto_server did not come back on port {}: {e}", self.port),
+            }
         }
     }
 }
@@ -153,10 +165,14 @@ fn tail(text: &str, lines: usize) -> String {
 
 /// One start attempt on a fresh port; `Err` means "try another port".
 fn spawn_and_wait(venv: &Path) -> Result<Moto, String> {
-    let port = super::free_port();
+    spawn_on(venv, super::free_port(), "")
+}
+
+/// Starts a server on `port`, logging to `moto-logs/PORT[SUFFIX].log`.
+fn spawn_on(venv: &Path, port: u16, log_suffix: &str) -> Result<Moto, String> {
     let logs = target_dir().join("moto-logs");
     fs::create_dir_all(&logs).expect("create moto log dir");
-    let log = logs.join(format!("{port}.log"));
+    let log = logs.join(format!("{port}{log_suffix}.log"));
     let out = File::create(&log).expect("create moto log");
     let err = out.try_clone().expect("clone moto log handle");
     let child = Command::new(venv.join("bin/moto_server"))
