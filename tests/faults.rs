@@ -1,8 +1,9 @@
 //! Faults on every side, all on loopback: AWS throttling, 5xx, slow answers and dropped
 //! connections (through the fault-injecting proxy), a target group lost from under the
-//! daemon and the emulator restarted with all state lost, a nameserver out for a minute, `kill -9` between register and deregister, and
-//! two daemons on the same targets. The invariants: no wrong deregistration, never an empty group,
-//! convergence once the fault ends, and a daemon that keeps running.
+//! daemon and the emulator restarted with all state lost, a nameserver out for a minute,
+//! `kill -9` between register and deregister, and two daemons on the same targets. The
+//! invariants: no wrong deregistration, never an empty group, convergence once the fault
+//! ends, and a daemon that keeps running.
 
 mod support;
 
