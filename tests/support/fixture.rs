@@ -139,17 +139,32 @@ pub async fn registered(
     elb: &aws_sdk_elasticloadbalancingv2::Client,
     arn: &str,
 ) -> BTreeSet<String> {
+    read_registered(elb, arn)
+        .await
+        .unwrap_or_else(|e| panic!("DescribeTargetHealth: {e}"))
+}
+
+async fn read_registered(
+    elb: &aws_sdk_elasticloadbalancingv2::Client,
+    arn: &str,
+) -> Result<BTreeSet<String>, String> {
     let out = elb
         .describe_target_health()
         .target_group_arn(arn)
         .send()
         .await
-        .expect("DescribeTargetHealth");
-    out.target_health_descriptions()
+        .map_err(|e| {
+            format!(
+                "{:?}",
+                aws_sdk_elasticloadbalancingv2::error::DisplayErrorContext(e)
+            )
+        })?;
+    Ok(out
+        .target_health_descriptions()
         .iter()
         .filter_map(|d| d.target())
         .map(|t| format!("{}:{}", t.id().unwrap_or_default(), t.port().unwrap_or(0)))
-        .collect()
+        .collect())
 }
 
 pub fn set(items: &[&str]) -> BTreeSet<String> {
@@ -295,8 +310,11 @@ impl Drop for Daemon {
 pub type Snapshot = (Instant, BTreeSet<String>);
 
 /// Records a group's contents every `every`, so tests can check what held at all times.
+/// A failed read (the group deleted, the emulator restarting) records no snapshot; the
+/// latest error is kept for the message of a wait that times out.
 pub struct Watcher {
     pub snapshots: Arc<Mutex<Vec<Snapshot>>>,
+    last_error: Arc<Mutex<Option<String>>>,
     task: tokio::task::JoinHandle<()>,
 }
 
@@ -307,15 +325,22 @@ impl Watcher {
         every: Duration,
     ) -> Watcher {
         let snapshots = Arc::new(Mutex::new(Vec::new()));
-        let sink = snapshots.clone();
+        let last_error = Arc::new(Mutex::new(None));
+        let (sink, errors) = (snapshots.clone(), last_error.clone());
         let task = tokio::spawn(async move {
             loop {
-                let now = registered(&elb, &arn).await;
-                sink.lock().unwrap().push((Instant::now(), now));
+                match read_registered(&elb, &arn).await {
+                    Ok(now) => sink.lock().unwrap().push((Instant::now(), now)),
+                    Err(e) => *errors.lock().unwrap() = Some(e),
+                }
                 tokio::time::sleep(every).await;
             }
         });
-        Watcher { snapshots, task }
+        Watcher {
+            snapshots,
+            last_error,
+            task,
+        }
     }
 
     pub fn latest(&self) -> BTreeSet<String> {
@@ -352,8 +377,9 @@ impl Watcher {
             }
             assert!(
                 since.elapsed() < limit,
-                "no matching snapshot; last seen {:?}",
-                self.latest()
+                "no matching snapshot; last seen {:?}; last failed read: {:?}",
+                self.latest(),
+                self.last_error.lock().unwrap()
             );
             tokio::time::sleep(Duration::from_millis(5)).await;
         }
