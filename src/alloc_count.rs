@@ -1,5 +1,6 @@
-//! A counting allocator for the unit tests: bytes live on the current thread, so a test on
-//! a current-thread runtime can show that repeating some work does not grow memory.
+//! A counting allocator for the unit tests. The counts are per thread (memory freed on
+//! another thread than the one that allocated it skews both), so a test on a current-thread
+//! runtime can show that repeating some work does not grow memory.
 
 use std::alloc::{GlobalAlloc, Layout, System};
 use std::cell::Cell;
@@ -13,9 +14,9 @@ thread_local! {
 
 fn add(bytes: i64) {
     // `try_with`: the allocator also runs while thread-locals are being torn down.
-    let _ = LIVE.try_with(|live| live.set(live.get() + bytes));
+    let _ = LIVE.try_with(|live| live.set(live.get().wrapping_add(bytes)));
     if bytes > 0 {
-        let _ = ALLOCATED.try_with(|total| total.set(total.get() + bytes));
+        let _ = ALLOCATED.try_with(|total| total.set(total.get().wrapping_add(bytes)));
     }
 }
 
@@ -34,7 +35,8 @@ pub fn allocated_bytes() -> i64 {
 }
 
 // SAFETY: every call is passed to `System` unchanged; the counting touches no memory the
-// allocator hands out.
+// allocator hands out, and it neither allocates nor panics (const thread-locals without
+// destructors, wrapping arithmetic).
 unsafe impl GlobalAlloc for Counting {
     unsafe fn alloc(&self, layout: Layout) -> *mut u8 {
         let p = unsafe { System.alloc(layout) };

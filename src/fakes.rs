@@ -85,6 +85,10 @@ impl FakeGroups {
         self.calls.lock().unwrap().clear();
     }
 
+    pub fn clear_history(&self) {
+        self.history.lock().unwrap().clear();
+    }
+
     fn record(&self) {
         let keys = self.keys();
         self.history.lock().unwrap().push(keys);

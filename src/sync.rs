@@ -2,8 +2,9 @@
 //!
 //! A pass never applies from partial data: if the group could not be described or read, or
 //! DNS gave no usable answer, it returns before any mutating call. The group is re-read
-//! whenever a change might be due, so every change is planned from a fresh read; in the
-//! steady state (same answer, group matching it) a pass makes no AWS call at all.
+//! before any target is removed, so every removal is planned from a fresh read; additions
+//! go ahead on the last read. In the steady state (same answer, group matching it) a pass
+//! makes no AWS call at all.
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::net::IpAddr;
@@ -162,19 +163,19 @@ impl<G: TargetGroups, R: Resolve, D: Discover> Syncer<G, R, D> {
             read_group = true;
         }
         let observation = Observation::Addresses(resolved.addresses.clone());
-        let mut decision = self.decide(mem, &observation, port);
-        if !decision.0.deregister.is_empty() && !read_group {
+        let (mut plan, mut misses) = self.decide(mem, &observation, port);
+        if !plan.deregister.is_empty() && !read_group {
             // Never remove a target on the strength of a cached copy: read, then decide
             // again from the same counts. A plan that only registers goes ahead on the copy:
             // registering is additive and ELBv2 ignores a target already there, so a stale
             // copy costs nothing, while waiting for a Describe token would delay the new
-            // address whenever many targets fail over at once.
+            // address whenever many targets fail over at once. (Drift the copy hides, such
+            // as a target removed by hand, is found at the next `drift_check`.)
             self.read(mem, &group, Turn::Wait(Priority::Urgent), now)
                 .await?;
             read_group = true;
-            decision = self.decide(mem, &observation, port);
+            (plan, misses) = self.decide(mem, &observation, port);
         }
-        let (plan, misses) = decision;
         mem.misses = misses;
         mem.last_answer = Some(resolved.addresses.clone());
         self.track_change(mem, &plan, now);
@@ -275,7 +276,7 @@ impl<G: TargetGroups, R: Resolve, D: Discover> Syncer<G, R, D> {
     /// Reads that do not depend on the answer. The first one waits for its turn (nothing can
     /// be planned without it), as does the one after a failed change (urgent). Drift checks
     /// and health polling are optional: they take a token only if one is free, so they never
-    /// delay this pass's DNS answer. Reads a change needs are made in `pass`.
+    /// delay this pass's DNS answer. The read before a removal is made in `pass`.
     fn routine_read(&self, mem: &Memory, now: Instant) -> Option<Turn> {
         let Some((_, read_at)) = &mem.registered else {
             let first = mem.last_answer.is_none();

@@ -14,6 +14,16 @@ fn executed_units(output: &str) -> Option<u64> {
         .and_then(|n| n.trim().parse().ok())
 }
 
+/// The M of libFuzzer's `INFO: Loaded 1 modules (M inline 8-bit counters): ...` line: the
+/// coverage points it sees. Without instrumentation it only warns and fuzzes blind.
+fn coverage_counters(output: &str) -> Option<u64> {
+    let line = output
+        .lines()
+        .find(|l| l.contains("inline 8-bit counters"))?;
+    let (_, after) = line.split_once('(')?;
+    after.split_whitespace().next()?.parse().ok()
+}
+
 #[test]
 fn config_parsing_survives_a_bounded_fuzz_run() {
     let root = Path::new(env!("CARGO_MANIFEST_DIR"));
@@ -29,7 +39,12 @@ fn config_parsing_survives_a_bounded_fuzz_run() {
         out.status.success(),
         "the fuzzer failed (its input is under target/fuzz-artifacts/config/):\n{tail}"
     );
-    // A run that executed next to nothing proves nothing: a broken build or harness would.
+    // A run without coverage, or one that executed next to nothing, proves nothing.
+    let counters = coverage_counters(&stderr).unwrap_or(0);
+    assert!(
+        counters >= 1_000,
+        "{counters} coverage counters: is the build instrumented?"
+    );
     let units = executed_units(&stderr).expect("libFuzzer printed its final stats");
     assert!(units >= 1_000, "only {units} inputs in {SECONDS} s");
     eprintln!("fuzz smoke: {units} inputs in {SECONDS} s, no failure");
