@@ -74,12 +74,10 @@ async fn main() {
     let watch = Watcher::start(clients.elb.clone(), arn.clone(), Duration::from_millis(20));
     watch.wait_for(&set(&["10.0.1.10:5432"]), LIMIT).await;
 
-    let profile = if cfg!(debug_assertions) {
-        "debug"
-    } else {
-        "release"
-    };
-    println!("{failovers} failovers, interval 1s, TTL 1s, confirmations 2, {profile} build");
+    println!(
+        "{failovers} failovers, interval 1s, TTL 1s, confirmations 2, {} build",
+        support::build_profile()
+    );
     let (mut new_in, mut old_out) = (Vec::new(), Vec::new());
     let mut current = "10.0.1.10".to_string();
     for i in 0..failovers {

@@ -132,14 +132,14 @@ fn mib(kib: u64) -> String {
 
 /// RSS over the steady window: where it started, its range, where it ended, and the
 /// change between the first and last fifth (growth with passes would show there).
-fn report_rss(samples: &[(Duration, u64)], passes: u64) {
+fn report_rss(samples: &[(Duration, u64)], queries: u64) {
     let values: Vec<u64> = samples.iter().map(|(_, kib)| *kib).collect();
     let fifth = (values.len() / 5).max(1);
     let mean = |s: &[u64]| s.iter().sum::<u64>() as f64 / s.len() as f64;
     let early = mean(&values[..fifth]);
     let late = mean(&values[values.len() - fifth..]);
     println!(
-        "RSS over {:.0}s ({passes} DNS passes, {} samples): first {}, min {}, max {}, last {}; last fifth vs first fifth {:+.1} MiB",
+        "RSS over {:.0}s ({queries} DNS queries, {} samples): first {}, min {}, max {}, last {}; last fifth vs first fifth {:+.1} MiB",
         samples.last().map_or(0.0, |(t, _)| t.as_secs_f64()),
         values.len(),
         mib(values[0]),
@@ -199,13 +199,9 @@ async fn main() {
             &format!("[aws]\nmax_describe_per_second = {describe}\n"),
         );
     let path = fixture::write_config(dir.path(), &text);
-    let profile = if cfg!(debug_assertions) {
-        "debug"
-    } else {
-        "release"
-    };
     println!(
-        "{n} targets, interval 1s, DNS TTL 1s, describe budget {describe}/s, {profile} build of {}",
+        "{n} targets, interval 1s, DNS TTL 1s, describe budget {describe}/s, {} build of {}",
+        support::build_profile(),
         bin.display()
     );
 
