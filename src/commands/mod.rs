@@ -64,22 +64,31 @@ pub(crate) fn load_for_sync(
     Ok(config)
 }
 
-/// Runs a command's async body on a fresh runtime.
-pub(crate) fn block_on<F: std::future::Future<Output = Exit>>(body: F) -> Exit {
-    match runtime() {
-        Ok(rt) => rt.block_on(body),
+/// Loads the configuration for `run`, `sync` or `plan` (see [`load_for_sync`]), then runs
+/// `body` with it on a fresh runtime.
+pub(crate) fn sync_command(
+    path: Option<PathBuf>,
+    log_format: Option<LogFormat>,
+    body: impl AsyncFnOnce(Config) -> Exit,
+) -> Exit {
+    match load_for_sync(path, log_format) {
+        Ok(config) => block_on(body(config)),
         Err(exit) => exit,
     }
 }
 
-pub(crate) fn runtime() -> Result<tokio::runtime::Runtime, Exit> {
-    tokio::runtime::Builder::new_multi_thread()
+/// Runs a command's async body on a fresh runtime.
+pub(crate) fn block_on<F: std::future::Future<Output = Exit>>(body: F) -> Exit {
+    let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
-        .build()
-        .map_err(|e| {
+        .build();
+    match runtime {
+        Ok(rt) => rt.block_on(body),
+        Err(e) => {
             tracing::error!(error = %e, "could not start the async runtime");
             Exit::Failed
-        })
+        }
+    }
 }
 
 /// One syncer per target, with clients for the region of its target group.

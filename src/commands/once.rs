@@ -9,7 +9,7 @@ use std::path::PathBuf;
 use tokio::task::JoinSet;
 use tracing::{error, info, warn};
 
-use super::{block_on, build_syncers, load_for_sync, Exit, RealSyncer};
+use super::{build_syncers, sync_command, Exit, RealSyncer};
 use crate::config::LogFormat;
 use crate::metrics::Metrics;
 
@@ -22,11 +22,7 @@ enum Outcome {
 }
 
 pub fn sync_once(path: Option<PathBuf>, log_format: Option<LogFormat>, dry_run: bool) -> Exit {
-    let config = match load_for_sync(path, log_format) {
-        Ok(c) => c,
-        Err(exit) => return exit,
-    };
-    block_on(async {
+    sync_command(path, log_format, async |config| {
         let syncers = match build_syncers(&config, dry_run, &Metrics::new()).await {
             Ok(s) => s,
             Err(exit) => return exit,

@@ -7,7 +7,7 @@ use std::path::PathBuf;
 use serde::Serialize;
 use tokio::task::JoinSet;
 
-use super::{build_syncers, load_for_sync, runtime, Exit, RealSyncer};
+use super::{build_syncers, sync_command, Exit, RealSyncer};
 use crate::config::LogFormat;
 use crate::metrics::Metrics;
 use crate::plan::{self, TargetKey};
@@ -36,16 +36,11 @@ struct TargetView {
 }
 
 pub fn plan(path: Option<PathBuf>, log_format: Option<LogFormat>, json: bool) -> Exit {
-    let config = match load_for_sync(path, log_format) {
-        Ok(c) => c,
-        Err(exit) => return exit,
-    };
-    let rt = match runtime() {
-        Ok(rt) => rt,
-        Err(exit) => return exit,
-    };
-    let views = rt.block_on(async {
-        let syncers = build_syncers(&config, true, &Metrics::new()).await?;
+    sync_command(path, log_format, async |config| {
+        let syncers = match build_syncers(&config, true, &Metrics::new()).await {
+            Ok(s) => s,
+            Err(exit) => return exit,
+        };
         let mut tasks = JoinSet::new();
         for (i, s) in syncers.into_iter().enumerate() {
             tasks.spawn(async move { (i, view(s).await) });
@@ -55,20 +50,16 @@ pub fn plan(path: Option<PathBuf>, log_format: Option<LogFormat>, json: bool) ->
             views.push(v);
         }
         views.sort_by_key(|(i, _)| *i);
-        Ok::<_, Exit>(views.into_iter().map(|(_, v)| v).collect::<Vec<_>>())
-    });
-    let views = match views {
-        Ok(v) => v,
-        Err(exit) => return exit,
-    };
-    if json {
-        let doc =
-            serde_json::json!({ "confirmations": config.sync.confirmations, "targets": views });
-        println!("{}", serde_json::to_string_pretty(&doc).unwrap_or_default());
-    } else {
-        print!("{}", render(&views, config.sync.confirmations));
-    }
-    Exit::Ok
+        let views: Vec<TargetView> = views.into_iter().map(|(_, v)| v).collect();
+        let confirmations = config.sync.confirmations;
+        if json {
+            let doc = serde_json::json!({ "confirmations": confirmations, "targets": views });
+            println!("{}", serde_json::to_string_pretty(&doc).unwrap_or_default());
+        } else {
+            print!("{}", render(&views, confirmations));
+        }
+        Exit::Ok
+    })
 }
 
 async fn view(syncer: RealSyncer) -> TargetView {

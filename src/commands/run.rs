@@ -9,7 +9,7 @@ use tokio::net::TcpListener;
 use tokio_util::sync::CancellationToken;
 use tracing::{error, info, warn};
 
-use super::{build_syncers, load_for_sync, runtime, Exit};
+use super::{build_syncers, sync_command, Exit};
 use crate::config::{Config, LogFormat};
 use crate::health;
 use crate::metrics::Metrics;
@@ -18,16 +18,8 @@ use crate::scheduler::{self, StatusBoard};
 use crate::server::{self, ServerState};
 
 pub fn run(path: Option<PathBuf>, log_format: Option<LogFormat>) -> Exit {
-    let config = match load_for_sync(path, log_format) {
-        Ok(c) => c,
-        Err(exit) => return exit,
-    };
-    let rt = match runtime() {
-        Ok(rt) => rt,
-        Err(exit) => return exit,
-    };
-    let shutdown = CancellationToken::new();
-    rt.block_on(async {
+    sync_command(path, log_format, async |config| {
+        let shutdown = CancellationToken::new();
         tokio::spawn(stop_on_signal(shutdown.clone()));
         daemon(config, shutdown).await
     })
