@@ -42,7 +42,8 @@ async fn main() {
 
     // What the team already has: a VPC and a Multi-AZ Postgres instance in it.
     let net = fixture::network(&clients.ec2, "10.0.0.0/16").await;
-    let host = existing_database(&clients, &net).await;
+    let db_sg = fixture::db_placement(&clients, &net).await;
+    let host = fixture::rds_instance(&clients, "analytics", &db_sg, true, false).await;
     point(&dns, &host, "10.0.1.10");
     println!("  database      db_instance \"analytics\" at {host} -> 10.0.1.10\n");
 
@@ -131,48 +132,6 @@ async fn main() {
     );
     println!("(times are from the DNS change, seen by polling the emulator every 20 ms; interval 1 s, TTL 1 s.");
     println!(" On AWS the NLB then needs its own registration and health checks before it routes to the new IP.)");
-}
-
-/// A DB subnet group over the VPC's subnets, a security group, and a Multi-AZ instance.
-async fn existing_database(c: &Clients, net: &fixture::Network) -> String {
-    let sg = c
-        .ec2
-        .create_security_group()
-        .group_name("analytics-db")
-        .description("database")
-        .vpc_id(&net.vpc_id)
-        .send()
-        .await
-        .expect("sg");
-    c.rds
-        .create_db_subnet_group()
-        .db_subnet_group_name("analytics")
-        .db_subnet_group_description("analytics")
-        .set_subnet_ids(Some(net.subnet_ids.clone()))
-        .send()
-        .await
-        .expect("subnet group");
-    let db = c
-        .rds
-        .create_db_instance()
-        .db_instance_identifier("analytics")
-        .engine("postgres")
-        .db_instance_class("db.t3.micro")
-        .allocated_storage(20)
-        .master_username("pglink")
-        .master_user_password("demo-only-password")
-        .db_subnet_group_name("analytics")
-        .vpc_security_group_ids(sg.group_id().unwrap_or_default())
-        .multi_az(true)
-        .publicly_accessible(false)
-        .send()
-        .await
-        .expect("db instance");
-    db.db_instance()
-        .and_then(|d| d.endpoint())
-        .and_then(|e| e.address())
-        .expect("endpoint")
-        .to_string()
 }
 
 fn indent(text: &str) -> String {

@@ -31,27 +31,8 @@ async fn database() -> Db {
     let proxy = Proxy::start_blocking(&moto.endpoint);
     let c = Clients::new(&moto.endpoint).await;
     let net = fixture::network(&c.ec2, "10.0.0.0/16").await;
-    let db_sg = c
-        .ec2
-        .create_security_group()
-        .group_name("analytics-db")
-        .description("database")
-        .vpc_id(&net.vpc_id)
-        .send()
-        .await
-        .unwrap()
-        .group_id()
-        .unwrap()
-        .to_string();
-    c.rds
-        .create_db_subnet_group()
-        .db_subnet_group_name("analytics")
-        .db_subnet_group_description("db")
-        .set_subnet_ids(Some(net.subnet_ids.clone()))
-        .send()
-        .await
-        .unwrap();
-    let address = rds_instance(&c, "analytics", &db_sg, true, false).await;
+    let db_sg = fixture::db_placement(&c, &net).await;
+    let address = fixture::rds_instance(&c, "analytics", &db_sg, true, false).await;
     let dns = TestDns::start();
     let ip: IpAddr = "10.0.1.50".parse().unwrap();
     dns.set(
@@ -71,33 +52,6 @@ async fn database() -> Db {
         db_sg,
         dir: tempfile::tempdir().unwrap(),
     }
-}
-
-/// A Postgres instance in the "analytics" subnet group; returns its endpoint address.
-async fn rds_instance(c: &Clients, id: &str, sg: &str, multi_az: bool, public: bool) -> String {
-    let db = c
-        .rds
-        .create_db_instance()
-        .db_instance_identifier(id)
-        .engine("postgres")
-        .db_instance_class("db.t3.micro")
-        .allocated_storage(20)
-        .master_username("pglink")
-        .master_user_password("not-a-secret-1")
-        .db_subnet_group_name("analytics")
-        .vpc_security_group_ids(sg)
-        .multi_az(multi_az)
-        .publicly_accessible(public)
-        .send()
-        .await
-        .unwrap();
-    db.db_instance()
-        .unwrap()
-        .endpoint()
-        .unwrap()
-        .address()
-        .unwrap()
-        .to_string()
 }
 
 impl Db {
@@ -869,7 +823,7 @@ async fn explicit_network_settings_override_the_derived_ones() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_public_single_az_database_is_built_with_warnings() {
     let db = database().await;
-    let address = rds_instance(&db.c, "public", &db.db_sg, false, true).await;
+    let address = fixture::rds_instance(&db.c, "public", &db.db_sg, false, true).await;
     db.dns.set(
         &address,
         Behaviour::Addresses {

@@ -134,6 +134,54 @@ pub async fn target_group(
         .to_string()
 }
 
+/// Where RDS instances go: a database security group, and the "analytics" DB subnet group
+/// over the network's subnets. Returns the security group's id.
+pub async fn db_placement(c: &Clients, net: &Network) -> String {
+    let sg = c
+        .ec2
+        .create_security_group()
+        .group_name("analytics-db")
+        .description("database")
+        .vpc_id(&net.vpc_id)
+        .send()
+        .await
+        .expect("CreateSecurityGroup");
+    c.rds
+        .create_db_subnet_group()
+        .db_subnet_group_name("analytics")
+        .db_subnet_group_description("analytics")
+        .set_subnet_ids(Some(net.subnet_ids.clone()))
+        .send()
+        .await
+        .expect("CreateDBSubnetGroup");
+    sg.group_id().expect("security group id").to_string()
+}
+
+/// A Postgres instance in the "analytics" subnet group; returns its endpoint address.
+pub async fn rds_instance(c: &Clients, id: &str, sg: &str, multi_az: bool, public: bool) -> String {
+    let db = c
+        .rds
+        .create_db_instance()
+        .db_instance_identifier(id)
+        .engine("postgres")
+        .db_instance_class("db.t3.micro")
+        .allocated_storage(20)
+        .master_username("pglink")
+        .master_user_password("not-a-secret-1")
+        .db_subnet_group_name("analytics")
+        .vpc_security_group_ids(sg)
+        .multi_az(multi_az)
+        .publicly_accessible(public)
+        .send()
+        .await
+        .expect("CreateDBInstance");
+    db.db_instance()
+        .and_then(|d| d.endpoint())
+        .and_then(|e| e.address())
+        .expect("endpoint address")
+        .to_string()
+}
+
 /// The group's targets as "ip:port".
 pub async fn registered(
     elb: &aws_sdk_elasticloadbalancingv2::Client,
