@@ -7,6 +7,8 @@ use std::net::IpAddr;
 use std::sync::Mutex;
 use std::time::Duration;
 
+use ipnet::IpNet;
+
 use crate::config::EndpointSource;
 use crate::discover::{DbEndpoint, Discover};
 use crate::error::AwsError;
@@ -22,6 +24,7 @@ pub enum Call {
     Register(Vec<TargetSpec>),
     Deregister(Vec<TargetSpec>),
     AddTags,
+    VpcCidrs,
 }
 
 impl Call {
@@ -158,6 +161,11 @@ impl TargetGroups for FakeGroups {
         self.info.lock().unwrap().tags.extend(tags.iter().cloned());
         Ok(())
     }
+
+    async fn vpc_cidrs(&self, _vpc_id: &str, _max_age: Duration) -> Result<Vec<IpNet>, AwsError> {
+        self.calls.lock().unwrap().push(Call::VpcCidrs);
+        Ok(self.info.lock().unwrap().vpc_cidrs.clone())
+    }
 }
 
 /// Answers with whatever the test last set; counts queries.
@@ -206,12 +214,20 @@ impl Resolve for FakeResolver {
     }
 }
 
-/// Hostnames map to themselves; RDS identifiers to `<id>.rds.test` on port 5432.
+/// Hostnames map to themselves; RDS identifiers to `<id>.rds.test` on port 5432, unless a
+/// test set another answer (or an error) for every call; counts calls.
 #[derive(Debug, Default)]
-pub struct FakeDiscover;
+pub struct FakeDiscover {
+    pub answer: Mutex<Option<Result<DbEndpoint, AwsError>>>,
+    pub calls: Mutex<u32>,
+}
 
 impl Discover for FakeDiscover {
     async fn endpoint(&self, source: &EndpointSource) -> Result<DbEndpoint, AwsError> {
+        *self.calls.lock().unwrap() += 1;
+        if let Some(answer) = self.answer.lock().unwrap().clone() {
+            return answer;
+        }
         Ok(match source {
             EndpointSource::Hostname(h) => DbEndpoint {
                 address: h.clone(),

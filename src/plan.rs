@@ -1,28 +1,45 @@
 //! The pure decision: given what DNS said and what the target group holds, what to change.
 //!
-//! No async, no I/O, no SDK types: everything here is table-tested.
+//! No async, no I/O, no SDK types: everything here is table-tested. Time comes in as an
+//! argument, so tests step it by hand.
 //!
 //! ```text
-//!  DNS answer   registered (state)     misses before   action
-//!  ----------   --------------------   -------------   ------------------------------------
-//!  {A}          {}                     -               register A
-//!  {A}          {A}                    -               nothing (converged)
-//!  {B}          {A}                    A:0             register B; A missing 1/2, kept
-//!  {B}          {A, B}                 A:1             A missing 2/2 -> deregister A
-//!  {B}          {A} (B register failed) A:5            nothing removed: B is not in yet
-//!  {A}          {A (draining)}         -               register A (draining counts as gone)
-//!  {B}          {A, A:6432}            ...             stale (ip, port) pairs are removed alike
-//!  failure      {A}                    A:1             nothing; misses unchanged
-//!  {}           {A}                    -               nothing: an empty answer is a failure
+//!  DNS answer   registered (state)      missing for     action
+//!  ----------   ---------------------   -------------   -----------------------------------
+//!  {A}          {}                      -               register A
+//!  {A}          {A}                     -               nothing (converged)
+//!  {B}          {A}                     A: 0 s          register B; A kept (confirming)
+//!  {B}          {A, B}                  A: >= delay     deregister A
+//!  {B}          {A} (B register failed)  A: >= delay     nothing removed: B is not in yet
+//!  {A}          {A (draining)}          -               register A (draining counts as gone)
+//!  {B}          {A, A:6432}             ...             stale (ip, port) pairs are removed alike
+//!  failure      {A}                     A: 3 s          nothing; A's absence keeps its start
+//!  {}           {A}                     -               nothing: an empty answer is a failure
+//!  {A} rotating {A, B}                  B: < 15 min     nothing: B is kept (union of answers)
 //! ```
 //!
 //! Rules (design section 3): act only on a usable answer; make before break (an old target
-//! goes only once every wanted target is registered and the old one has been missing from
-//! `confirmations` consecutive answers); never remove the last target; compare by (IP, port).
+//! goes only once every wanted target is registered); never remove the last target; compare
+//! by (IP, port).
+//!
+//! Removal is decided in time, not in passes: through a caching resolver (the VPC's holds an
+//! RDS answer for its 5 s TTL) several passes inside one TTL window are one answer seen
+//! again. A stale target goes once it has been missing from every usable answer for
+//! `removal_delay` (the caller makes it `confirmations` TTL windows).
+//!
+//! A name whose answers rotate (one address at random per query, as an Aurora reader
+//! endpoint or a round-robin record) must never cost a live address its registration. An
+//! answer that changes a second time within [`ROTATION_WINDOW`] marks the name as rotating:
+//! from then on every address of recent answers is kept (each was registered when seen),
+//! and one is removed only after `rotation_hold` without it. At most one removal can come
+//! before rotation is seen (an address missing for `removal_delay` before the second
+//! change). A failover changes the answer once; failing back takes another failover (RDS
+//! Multi-AZ: 60-120 s), so it keeps the short delay.
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::fmt;
 use std::net::IpAddr;
+use std::time::{Duration, Instant};
 
 /// A target as ELBv2 identifies it: IP and port.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
@@ -108,32 +125,105 @@ pub enum Observation {
     Unusable,
 }
 
+/// An answer that changes twice within this long marks the name as rotating.
+pub const ROTATION_WINDOW: Duration = Duration::from_secs(60);
+
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Policy {
-    /// Consecutive usable answers without a target before it is removed.
-    pub confirmations: u32,
+    /// How long a target must be missing from every usable answer before it is removed.
+    pub removal_delay: Duration,
+    /// The same for a name seen rotating: much longer, so rotation never removes.
+    pub rotation_hold: Duration,
 }
 
-/// Per target: how many consecutive usable answers it has been missing from.
-/// Carried from one pass to the next by the caller.
+/// What one target's decisions remember between passes; carried by the caller.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
-pub struct Misses(BTreeMap<TargetKey, u32>);
+pub struct History {
+    /// Registered targets missing from every usable answer since then.
+    missing_since: BTreeMap<TargetKey, Instant>,
+    /// When the answer last changed (for rotation).
+    last_change: Option<Instant>,
+    /// The targets the last usable answer named.
+    last: BTreeSet<TargetKey>,
+    /// The name counts as rotating until then.
+    rotating_until: Option<Instant>,
+}
 
-impl Misses {
-    pub fn get(&self, key: &TargetKey) -> u32 {
-        self.0.get(key).copied().unwrap_or(0)
+impl History {
+    /// How long `key` has been missing from the answers, if it is.
+    pub fn missing_for(&self, key: &TargetKey, now: Instant) -> Option<Duration> {
+        self.missing_since
+            .get(key)
+            .map(|since| now.saturating_duration_since(*since))
+    }
+
+    pub fn is_rotating(&self, now: Instant) -> bool {
+        self.rotating_until.is_some_and(|until| now < until)
+    }
+
+    /// Notes this answer: a second change within [`ROTATION_WINDOW`] means rotation.
+    fn observe(&self, desired: &BTreeSet<TargetKey>, policy: Policy, now: Instant) -> History {
+        let changed = !self.last.is_empty() && self.last != *desired;
+        let recent = |t: &Instant| now.saturating_duration_since(*t) <= ROTATION_WINDOW;
+        let rotating_until = if changed && self.last_change.as_ref().is_some_and(recent) {
+            Some(now + policy.rotation_hold)
+        } else {
+            self.rotating_until.filter(|until| now < *until)
+        };
+        History {
+            missing_since: BTreeMap::new(),
+            last_change: if changed { Some(now) } else { self.last_change },
+            last: desired.clone(),
+            rotating_until,
+        }
     }
 }
 
 /// Why a stale target stays registered for now.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Hold {
-    /// Missing from `seen` of the `needed` consecutive answers so far.
-    Confirming { seen: u32, needed: u32 },
+    /// Missing from the answers for `missing_for`; it goes after `needed`.
+    Confirming {
+        missing_for: Duration,
+        needed: Duration,
+    },
+    /// The name rotates: kept until missing for `needed`.
+    Rotating {
+        missing_for: Duration,
+        needed: Duration,
+    },
     /// Make before break: a wanted target is not registered yet.
     AwaitingRegistration,
     /// Removing it would leave the group empty.
     LastTarget,
+}
+
+impl fmt::Display for Hold {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let secs = |d: &Duration| d.as_secs_f64();
+        match self {
+            Self::Confirming {
+                missing_for,
+                needed,
+            } => write!(
+                f,
+                "missing from DNS for {:.1}s of {:.1}s",
+                secs(missing_for),
+                secs(needed)
+            ),
+            Self::Rotating {
+                missing_for,
+                needed,
+            } => write!(
+                f,
+                "the name rotates: missing for {:.0}s of {:.0}s",
+                secs(missing_for),
+                secs(needed)
+            ),
+            Self::AwaitingRegistration => f.write_str("a new target is not registered yet"),
+            Self::LastTarget => f.write_str("it is the last target"),
+        }
+    }
 }
 
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
@@ -144,6 +234,8 @@ pub struct Plan {
     pub held: Vec<(TargetKey, Hold)>,
     /// False when the answer was unusable and nothing was decided.
     pub acted_on_answer: bool,
+    /// The name was seen rotating: recent answers are kept as a union.
+    pub rotating: bool,
 }
 
 impl Plan {
@@ -152,8 +244,10 @@ impl Plan {
     }
 
     /// Nothing to change and nothing waiting: the group matches DNS.
+    /// A rotating name's kept addresses are part of its steady state, not a pending change.
     pub fn is_converged(&self) -> bool {
-        self.acted_on_answer && !self.has_changes() && self.held.is_empty()
+        let settled = |h: &Hold| matches!(h, Hold::Rotating { .. });
+        self.acted_on_answer && !self.has_changes() && self.held.iter().all(|(_, h)| settled(h))
     }
 }
 
@@ -185,33 +279,54 @@ pub fn desired_targets(addresses: &BTreeSet<IpAddr>, port: u16) -> BTreeSet<Targ
         .collect()
 }
 
-/// Decides this pass's changes and returns the misses to carry to the next pass.
+/// Decides this pass's changes and returns the history to carry to the next pass.
 pub fn decide(
     observation: &Observation,
     port: u16,
     registered: &[Registered],
-    misses: &Misses,
+    history: &History,
     policy: Policy,
-) -> (Plan, Misses) {
+    now: Instant,
+) -> (Plan, History) {
     let addresses = match observation {
         Observation::Addresses(a) if !a.is_empty() => a,
-        _ => return (Plan::default(), misses.clone()),
+        _ => return (Plan::default(), history.clone()),
     };
-    let d = diff(&desired_targets(addresses, port), registered);
-    let next = Misses(d.stale.iter().map(|k| (*k, misses.get(k) + 1)).collect());
+    let desired = desired_targets(addresses, port);
+    let d = diff(&desired, registered);
+    let mut next = history.observe(&desired, policy, now);
+    next.missing_since = d
+        .stale
+        .iter()
+        .map(|k| (*k, history.missing_since.get(k).copied().unwrap_or(now)))
+        .collect();
+    let rotating = next.is_rotating(now);
+    let needed = if rotating {
+        policy.rotation_hold
+    } else {
+        policy.removal_delay
+    };
 
     let mut plan = Plan {
         register: d.missing.clone(),
         acted_on_answer: true,
+        rotating,
         ..Plan::default()
     };
     let mut removable = Vec::new();
     for key in &d.stale {
-        let seen = next.get(key);
-        if seen < policy.confirmations {
-            let hold = Hold::Confirming {
-                seen,
-                needed: policy.confirmations,
+        let missing_for = next.missing_for(key, now).unwrap_or_default();
+        if missing_for < needed {
+            let hold = if rotating {
+                Hold::Rotating {
+                    missing_for,
+                    needed,
+                }
+            } else {
+                Hold::Confirming {
+                    missing_for,
+                    needed,
+                }
             };
             plan.held.push((*key, hold));
         } else if !d.missing.is_empty() {

@@ -16,14 +16,14 @@ use tokio::time::Instant;
 use tracing::{info, warn};
 
 use crate::budget::{Budget, Priority};
-use crate::config::{EndpointSource, SyncSettings, Target};
+use crate::config::{Adopt, EndpointSource, SyncSettings, Target};
 use crate::discover::{DbEndpoint, Discover};
 use crate::error::AwsError;
 use crate::metrics::Metrics;
 use crate::ownership;
-use crate::plan::{self, Misses, Observation, Plan, Policy, Registered, TargetKey, TargetState};
+use crate::plan::{self, History, Observation, Plan, Policy, Registered, TargetKey, TargetState};
 use crate::resolve::{DnsFailure, Family, Resolve, Resolved};
-use crate::targets::{specs, GroupInfo, TargetGroups};
+use crate::targets::{registrable, specs, GroupInfo, TargetGroups};
 
 pub const DEFAULT_PORT: u16 = 5432;
 /// While a newly registered target is not yet healthy, the group is re-read this often so
@@ -31,6 +31,9 @@ pub const DEFAULT_PORT: u16 = 5432;
 pub const HEALTH_POLL: Duration = Duration::from_secs(5);
 /// How long to keep polling for a registered target to turn healthy.
 pub const HEALTH_WAIT_LIMIT: Duration = Duration::from_secs(600);
+/// The longest one answer's TTL counts for in the removal delay: a name with an hour-long
+/// TTL must not keep a stale target for hours.
+pub const MAX_TTL_WINDOW: Duration = Duration::from_secs(60);
 
 #[derive(Debug, Clone, thiserror::Error)]
 pub enum SyncError {
@@ -38,7 +41,7 @@ pub enum SyncError {
     Dns { host: String, failure: DnsFailure },
     #[error("{0}")]
     Aws(#[from] AwsError),
-    #[error("target group {arn} is not managed by pglink (no tag {key}={value}); set adopt = true on this target to let pglink tag and manage it")]
+    #[error("target group {arn} is not managed by pglink (no tag {key}={value}); set adopt = true on this target to let pglink tag and manage it (the targets it holds now are kept), or adopt = \"replace\" to manage them too")]
     NotOwned {
         arn: String,
         key: &'static str,
@@ -46,6 +49,8 @@ pub enum SyncError {
     },
     #[error("target group {arn}: {reason}")]
     UnsupportedGroup { arn: String, reason: String },
+    #[error("DNS {host} answered {ip}, a public address that an NLB cannot target; nothing changed. The name was resolved outside the database's VPC (a publicly accessible database answers its public IP there): resolve through the VPC's resolver (run pglink in the VPC, or set [dns] nameservers to it)")]
+    PublicAddress { host: String, ip: IpAddr },
 }
 
 impl SyncError {
@@ -60,6 +65,7 @@ impl SyncError {
             Self::Aws(e) => e.kind(),
             Self::NotOwned { .. } => "not_owned",
             Self::UnsupportedGroup { .. } => "unsupported_group",
+            Self::PublicAddress { .. } => "public_address",
         }
     }
 }
@@ -105,8 +111,15 @@ pub struct Memory {
     /// Described before the first pass (batched at start-up), not yet checked.
     prefetched: Option<GroupInfo>,
     group: Option<GroupInfo>,
-    endpoint: Option<DbEndpoint>,
-    misses: Misses,
+    /// When the group's VPC CIDRs were last read (they decide `AvailabilityZone=all`).
+    cidrs_read_at: Option<Instant>,
+    /// The database endpoint, and when RDS was last asked for it.
+    endpoint: Option<(DbEndpoint, Instant)>,
+    history: History,
+    /// Targets that were in the group when it was adopted: never pglink's to remove.
+    kept: BTreeSet<TargetKey>,
+    /// The longest TTL seen in this name's answers: how long a caching resolver may hold one.
+    ttl_window: Duration,
     last_answer: Option<BTreeSet<IpAddr>>,
     registered: Option<(Vec<Registered>, Instant)>,
     /// When the current answer was first seen differing from the registered targets.
@@ -163,7 +176,7 @@ impl<G: TargetGroups, R: Resolve, D: Discover> Syncer<G, R, D> {
             read_group = true;
         }
         let observation = Observation::Addresses(resolved.addresses.clone());
-        let (mut plan, mut misses) = self.decide(mem, &observation, port);
+        let (mut plan, mut history) = self.decide(mem, &observation, port, now);
         if !plan.deregister.is_empty() && !read_group {
             // Never remove a target on the strength of a cached copy: read, then decide
             // again from the same counts. A plan that only registers goes ahead on the copy:
@@ -174,9 +187,9 @@ impl<G: TargetGroups, R: Resolve, D: Discover> Syncer<G, R, D> {
             self.read(mem, &group, Turn::Wait(Priority::Urgent), now)
                 .await?;
             read_group = true;
-            (plan, misses) = self.decide(mem, &observation, port);
+            (plan, history) = self.decide(mem, &observation, port, now);
         }
-        mem.misses = misses;
+        mem.history = history;
         mem.last_answer = Some(resolved.addresses.clone());
         self.track_change(mem, &plan, now);
         let registered = mem
@@ -217,6 +230,10 @@ impl<G: TargetGroups, R: Resolve, D: Discover> Syncer<G, R, D> {
         let label = answer.as_ref().map_or_else(DnsFailure::kind, |_| "ok");
         let labels = Metrics::result(&self.target.name, label);
         self.metrics.dns_answers.get_or_create(&labels).inc();
+        if let Ok(resolved) = &answer {
+            mem.ttl_window = mem.ttl_window.max(resolved.ttl);
+            self.refuse_public(endpoint, resolved, group)?;
+        }
         answer.map_err(|failure| {
             let discovered =
                 self.target.source != EndpointSource::Hostname(endpoint.address.clone());
@@ -231,13 +248,66 @@ impl<G: TargetGroups, R: Resolve, D: Discover> Syncer<G, R, D> {
         })
     }
 
-    fn decide(&self, mem: &Memory, observation: &Observation, port: u16) -> (Plan, Misses) {
-        let empty = Vec::new();
-        let registered = mem.registered.as_ref().map_or(&empty, |(r, _)| r);
-        let policy = Policy {
-            confirmations: self.settings.confirmations,
+    /// AWS never registers a publicly routable address; one in the answer means the name was
+    /// resolved outside the VPC (a publicly accessible database seen from outside), and
+    /// registering the rest of such an answer would follow the wrong view of DNS.
+    fn refuse_public(
+        &self,
+        endpoint: &DbEndpoint,
+        resolved: &Resolved,
+        group: &GroupInfo,
+    ) -> Result<(), SyncError> {
+        match resolved
+            .addresses
+            .iter()
+            .find(|ip| !registrable(**ip, &group.vpc_cidrs))
+        {
+            Some(ip) => Err(SyncError::PublicAddress {
+                host: endpoint.address.clone(),
+                ip: *ip,
+            }),
+            None => Ok(()),
+        }
+    }
+
+    fn decide(
+        &self,
+        mem: &Memory,
+        observation: &Observation,
+        port: u16,
+        now: Instant,
+    ) -> (Plan, History) {
+        let named = |t: &Registered| match observation {
+            Observation::Addresses(a) => a.contains(&t.key.ip),
+            Observation::Unusable => false,
         };
-        plan::decide(observation, port, registered, &mem.misses, policy)
+        // A kept target counts only while DNS names it, so it is never planned for removal.
+        let registered: Vec<Registered> = mem
+            .registered
+            .iter()
+            .flat_map(|(r, _)| r)
+            .filter(|t| !mem.kept.contains(&t.key) || named(t))
+            .copied()
+            .collect();
+        let policy = self.policy(mem.ttl_window);
+        plan::decide(
+            observation,
+            port,
+            &registered,
+            &mem.history,
+            policy,
+            now.into_std(),
+        )
+    }
+
+    /// Removal waits `confirmations` answers, each counted as one TTL window (a caching
+    /// resolver serves the same answer for the whole window) and at least one `interval`.
+    pub fn policy(&self, ttl_window: Duration) -> Policy {
+        let window = ttl_window.min(MAX_TTL_WINDOW).max(self.settings.interval);
+        Policy {
+            removal_delay: window.saturating_mul(self.settings.confirmations),
+            rotation_hold: self.settings.rotation_hold,
+        }
     }
 
     async fn read(
@@ -338,6 +408,7 @@ impl<G: TargetGroups, R: Resolve, D: Discover> Syncer<G, R, D> {
     }
 
     async fn ensure_group(&self, mem: &mut Memory) -> Result<GroupInfo, SyncError> {
+        self.refresh_cidrs(mem).await;
         if let Some(g) = &mem.group {
             return Ok(g.clone());
         }
@@ -361,44 +432,139 @@ impl<G: TargetGroups, R: Resolve, D: Discover> Syncer<G, R, D> {
                 ),
             });
         }
+        let mut group = group;
         if !ownership::is_managed(&group.tags) {
-            if !self.target.adopt {
-                return Err(SyncError::NotOwned {
-                    arn: arn.clone(),
-                    key: ownership::MANAGED_BY_KEY,
-                    value: ownership::MANAGED_BY_VALUE,
-                });
-            }
-            if self.dry_run {
-                info!(target_name = %self.target.name, %arn, "dry run: would adopt the target group (tag it as pglink's)");
-            } else {
-                self.groups
-                    .add_tags(arn, &ownership::ownership_tags(&self.target.name))
-                    .await?;
-                info!(target_name = %self.target.name, %arn, "adopted the target group: tagged it as pglink's");
-            }
+            self.adopt(mem, &mut group).await?;
         }
+        mem.kept = match self.target.adopt {
+            Adopt::Replace => BTreeSet::new(),
+            Adopt::Off | Adopt::Keep => ownership::kept_targets(&group.tags),
+        };
         mem.group = Some(group.clone());
+        mem.cidrs_read_at = Some(Instant::now());
         Ok(group)
     }
 
-    async fn ensure_endpoint(&self, mem: &mut Memory) -> Result<DbEndpoint, SyncError> {
-        if let Some(e) = &mem.endpoint {
-            return Ok(e.clone());
-        }
-        let endpoint = self.discover.endpoint(&self.target.source).await?;
-        if endpoint.port.is_some()
-            && self.target.port.is_some()
-            && endpoint.port != self.target.port
+    /// Re-reads the VPC's CIDRs every `drift_check`, so a CIDR added to the VPC is followed
+    /// without a restart. A failed read keeps the last known ones.
+    async fn refresh_cidrs(&self, mem: &mut Memory) {
+        // Due with the drift check's read of the group, so the steady state has one moment
+        // of AWS calls per `drift_check`, not two.
+        let stale =
+            |at: Option<Instant>| at.is_none_or(|t| t.elapsed() >= self.settings.drift_check);
+        let due = stale(mem.cidrs_read_at) && stale(mem.registered.as_ref().map(|(_, at)| *at));
+        let Some(group) = mem.group.as_mut().filter(|_| due) else {
+            return;
+        };
+        let Some(vpc_id) = group.vpc_id.clone() else {
+            return;
+        };
+        mem.cidrs_read_at = Some(Instant::now());
+        match self
+            .groups
+            .vpc_cidrs(&vpc_id, self.settings.drift_check)
+            .await
         {
-            warn!(target_name = %self.target.name, configured = ?self.target.port, rds = ?endpoint.port,
+            Ok(cidrs) if cidrs != group.vpc_cidrs => {
+                info!(target_name = %self.target.name, vpc = %vpc_id, cidrs = %join(&cidrs), "the VPC's CIDRs changed");
+                group.vpc_cidrs = cidrs;
+            }
+            Ok(_) => {}
+            Err(e) => {
+                warn!(target_name = %self.target.name, vpc = %vpc_id, error = %e, "could not re-read the VPC's CIDRs; keeping the last known")
+            }
+        }
+    }
+
+    /// Tags an untagged group as pglink's when the target allows it. With `adopt = true` the
+    /// targets it holds now are recorded in the same call, so that pglink never removes
+    /// them, across restarts too; `adopt = "replace"` manages them like its own.
+    async fn adopt(&self, mem: &mut Memory, group: &mut GroupInfo) -> Result<(), SyncError> {
+        let arn = group.arn.clone();
+        if !self.target.adopt.is_on() {
+            return Err(SyncError::NotOwned {
+                arn,
+                key: ownership::MANAGED_BY_KEY,
+                value: ownership::MANAGED_BY_VALUE,
+            });
+        }
+        let mut tags = ownership::ownership_tags(&self.target.name);
+        let mut kept = BTreeSet::new();
+        if self.target.adopt == Adopt::Keep {
+            self.budgets.describe.acquire(Priority::Background).await;
+            let present = self.groups.read_targets(&arn).await?;
+            kept = present
+                .iter()
+                .filter(|t| !t.state.is_draining())
+                .map(|t| t.key)
+                .collect();
+            let recorded = ownership::kept_tags(&kept).ok_or_else(|| SyncError::UnsupportedGroup {
+                arn: arn.clone(),
+                reason: format!("it holds {} targets, more than pglink can record as kept in tags; adopt it with adopt = \"replace\" or remove targets by hand first", kept.len()),
+            })?;
+            tags.extend(recorded);
+            mem.registered = Some((present, Instant::now()));
+        }
+        let kept_list = kept
+            .iter()
+            .map(ToString::to_string)
+            .collect::<Vec<_>>()
+            .join(" ");
+        if self.dry_run {
+            info!(target_name = %self.target.name, %arn, kept = %kept_list, "dry run: would adopt the target group (tag it as pglink's)");
+        } else {
+            self.groups.add_tags(&arn, &tags).await?;
+            info!(target_name = %self.target.name, %arn, kept = %kept_list, "adopted the target group: tagged it as pglink's; kept targets are left alone");
+        }
+        group.tags.extend(tags);
+        Ok(())
+    }
+
+    /// The database's endpoint, from RDS for `db_instance`/`db_cluster`, asked again every
+    /// `drift_check` so that a changed endpoint or port is followed without a restart. A
+    /// failed refresh keeps the last known endpoint: DNS goes on being followed.
+    async fn ensure_endpoint(&self, mem: &mut Memory) -> Result<DbEndpoint, SyncError> {
+        let from_rds = !matches!(self.target.source, EndpointSource::Hostname(_));
+        let now = Instant::now();
+        if let Some((e, at)) = &mem.endpoint {
+            let due = from_rds && now.duration_since(*at) >= self.settings.drift_check;
+            if !due {
+                return Ok(e.clone());
+            }
+        }
+        let endpoint = match self.discover.endpoint(&self.target.source).await {
+            Ok(e) => e,
+            Err(err) => {
+                let Some((known, at)) = mem.endpoint.as_mut() else {
+                    return Err(err.into());
+                };
+                warn!(target_name = %self.target.name, source = %self.target.source, error = %err,
+                    "could not refresh the database endpoint from RDS; keeping the last known");
+                *at = now;
+                return Ok(known.clone());
+            }
+        };
+        self.note_endpoint(mem.endpoint.as_ref().map(|(e, _)| e), &endpoint);
+        mem.endpoint = Some((endpoint.clone(), now));
+        Ok(endpoint)
+    }
+
+    fn note_endpoint(&self, known: Option<&DbEndpoint>, found: &DbEndpoint) {
+        let name = &self.target.name;
+        if found.port.is_some() && self.target.port.is_some() && found.port != self.target.port {
+            warn!(target_name = %name, configured = ?self.target.port, rds = ?found.port,
                 "configured port differs from the database's port; using the configured one");
         }
-        if !matches!(self.target.source, EndpointSource::Hostname(_)) {
-            info!(target_name = %self.target.name, source = %self.target.source, hostname = %endpoint.address, "discovered the database endpoint");
+        match known {
+            None if !matches!(self.target.source, EndpointSource::Hostname(_)) => {
+                info!(target_name = %name, source = %self.target.source, hostname = %found.address, "discovered the database endpoint")
+            }
+            Some(old) if old != found => {
+                info!(target_name = %name, source = %self.target.source, hostname = %found.address,
+                    port = ?found.port, was = %old.address, "the database endpoint changed in RDS")
+            }
+            _ => {}
         }
-        mem.endpoint = Some(endpoint.clone());
-        Ok(endpoint)
     }
 
     /// Registers first, then deregisters: make before break. Any failure stops the pass.
@@ -493,6 +659,14 @@ fn applied(mut targets: Vec<Registered>, plan: &Plan) -> Vec<Registered> {
 }
 
 /// A group deleted under us is described afresh next pass, so the error says what is wrong.
+fn join<T: std::fmt::Display>(items: &[T]) -> String {
+    items
+        .iter()
+        .map(ToString::to_string)
+        .collect::<Vec<_>>()
+        .join(",")
+}
+
 fn forget_group_if_gone(mem: &mut Memory, err: &AwsError) {
     if err.is_not_found() {
         mem.group = None;

@@ -2,9 +2,11 @@
 //! health, register and deregister. Always with the port; IPs outside the group's VPC get
 //! `AvailabilityZone=all`, which AWS requires for such targets.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashMap};
 use std::future::Future;
 use std::net::IpAddr;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
 
 use aws_sdk_elasticloadbalancingv2::types::{Tag, TargetDescription};
 use ipnet::IpNet;
@@ -85,6 +87,28 @@ pub fn cidrs_of(vpc: &aws_sdk_ec2::types::Vpc) -> Vec<IpNet> {
     cidrs
 }
 
+/// Whether AWS lets an IP target group hold `ip`: "IP addresses from the subnets of the VPC
+/// for the target group, the RFC 1918 range (10.0.0.0/8, 172.16.0.0/12, and
+/// 192.168.0.0/16), and the RFC 6598 range (100.64.0.0/10). You can't specify publicly
+/// routable IP addresses."
+/// (<https://docs.aws.amazon.com/elasticloadbalancing/latest/APIReference/API_TargetDescription.html>,
+/// <https://docs.aws.amazon.com/elasticloadbalancing/latest/network/target-group-register-targets.html>).
+/// IPv6 has no such private range beside unique local addresses (fc00::/7).
+pub fn registrable(ip: IpAddr, vpc_cidrs: &[IpNet]) -> bool {
+    const PRIVATE: [&str; 5] = [
+        "10.0.0.0/8",
+        "172.16.0.0/12",
+        "192.168.0.0/16",
+        "100.64.0.0/10",
+        "fc00::/7",
+    ];
+    vpc_cidrs.iter().any(|c| c.contains(&ip))
+        || PRIVATE
+            .iter()
+            .filter_map(|c| c.parse::<IpNet>().ok())
+            .any(|c| c.contains(&ip))
+}
+
 pub fn specs(keys: &[TargetKey], vpc_cidrs: &[IpNet]) -> Vec<TargetSpec> {
     keys.iter()
         .map(|k| TargetSpec {
@@ -116,20 +140,33 @@ pub trait TargetGroups: Send + Sync + 'static {
         arn: &str,
         tags: &[(String, String)],
     ) -> impl Future<Output = Result<(), AwsError>> + Send;
+    /// The VPC's CIDRs, read at most once per `max_age` for all targets in that VPC.
+    fn vpc_cidrs(
+        &self,
+        vpc_id: &str,
+        max_age: Duration,
+    ) -> impl Future<Output = Result<Vec<IpNet>, AwsError>> + Send;
 }
+
+type CidrCache = Arc<Mutex<HashMap<String, (Vec<IpNet>, Instant)>>>;
 
 /// The real adapter: ELBv2, plus EC2 for the VPC's CIDRs.
 #[derive(Clone, Debug)]
 pub struct ElbTargetGroups {
     clients: RegionClients,
+    /// VPC CIDRs by VPC ID and when they were read: a fleet's targets share a few VPCs.
+    cidr_cache: CidrCache,
 }
 
 impl ElbTargetGroups {
     pub fn new(clients: RegionClients) -> Self {
-        Self { clients }
+        Self {
+            clients,
+            cidr_cache: Arc::default(),
+        }
     }
 
-    async fn vpc_cidrs(&self, vpc_id: &str) -> Result<Vec<IpNet>, AwsError> {
+    async fn read_vpc_cidrs(&self, vpc_id: &str) -> Result<Vec<IpNet>, AwsError> {
         let out = self
             .clients
             .ec2
@@ -200,7 +237,7 @@ impl TargetGroups for ElbTargetGroups {
                 message: "no such target group".into(),
             })?;
         let vpc_cidrs = match group.vpc_id() {
-            Some(id) => self.vpc_cidrs(id).await?,
+            Some(id) => self.read_vpc_cidrs(id).await?,
             None => Vec::new(),
         };
         Ok(group_info(arn, group, vpc_cidrs, self.tags(arn).await?))
@@ -263,6 +300,20 @@ impl TargetGroups for ElbTargetGroups {
             .map(|_| ())
     }
 
+    async fn vpc_cidrs(&self, vpc_id: &str, max_age: Duration) -> Result<Vec<IpNet>, AwsError> {
+        let cached = {
+            let cache = self.cidr_cache.lock().unwrap_or_else(|e| e.into_inner());
+            cache.get(vpc_id).cloned()
+        };
+        if let Some((cidrs, _)) = cached.filter(|(_, at)| at.elapsed() < max_age) {
+            return Ok(cidrs);
+        }
+        let cidrs = self.read_vpc_cidrs(vpc_id).await?;
+        let mut cache = self.cidr_cache.lock().unwrap_or_else(|e| e.into_inner());
+        cache.insert(vpc_id.to_string(), (cidrs.clone(), Instant::now()));
+        Ok(cidrs)
+    }
+
     async fn add_tags(&self, arn: &str, tags: &[(String, String)]) -> Result<(), AwsError> {
         let tags = tags
             .iter()
@@ -307,6 +358,29 @@ mod tests {
             availability_zone_for("10.1.0.1".parse().unwrap(), &vpc),
             Some("all")
         );
+    }
+
+    #[test]
+    fn public_addresses_are_not_registrable() {
+        let vpc = cidrs(&["10.0.0.0/16", "2600:1f18:1234:5600::/56"]);
+        for ok in [
+            "10.9.9.9",
+            "172.31.0.4",
+            "192.168.1.1",
+            "100.64.3.3",
+            "fd00::5",
+        ] {
+            assert!(registrable(ok.parse().unwrap(), &vpc), "{ok}");
+        }
+        assert!(registrable("2600:1f18:1234:5601::7".parse().unwrap(), &vpc));
+        for public in ["54.23.1.9", "8.8.8.8", "172.32.0.1", "2600:1f18:ffff::1"] {
+            assert!(!registrable(public.parse().unwrap(), &vpc), "{public}");
+        }
+        // A VPC may use a public range of its own (BYOIP): its subnets are registrable.
+        assert!(registrable(
+            "54.23.1.9".parse().unwrap(),
+            &cidrs(&["54.23.0.0/16"])
+        ));
     }
 
     #[test]

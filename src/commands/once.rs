@@ -1,8 +1,9 @@
 //! `pglink sync`: bring every target to convergence once, then exit.
 //!
-//! A failover needs more than one pass (register, then deregister after `confirmations`
-//! answers), so a target runs passes `interval` apart until it converges, fails, or has
-//! had `confirmations + 2` passes. With `--dry-run` one pass is made and logged.
+//! A failover needs more than one pass (register, then deregister once the old address has
+//! been missing from DNS for the removal delay), so a target runs passes `interval` apart
+//! until it converges, fails, or the removal delay and two more passes have gone by. With
+//! `--dry-run` one pass is made and logged.
 
 use std::path::PathBuf;
 
@@ -45,23 +46,31 @@ pub fn sync_once(path: Option<PathBuf>, log_format: Option<LogFormat>, dry_run: 
 
 async fn converge(syncer: RealSyncer) -> Outcome {
     let name = syncer.target.name.clone();
-    let max_passes = syncer.settings.confirmations + 2;
     let mut memory = syncer.memory();
-    for pass in 1..=max_passes {
+    let started = tokio::time::Instant::now();
+    let mut passes = 0;
+    loop {
+        passes += 1;
         match syncer.pass(&mut memory).await {
             Ok(report) if report.plan.is_converged() => {
                 info!(target_name = %name, addresses = ?report.resolved.addresses, "in sync");
                 return Outcome::Converged;
             }
             Ok(_) if syncer.dry_run => return Outcome::DryRun,
-            Ok(_) if pass < max_passes => tokio::time::sleep(syncer.settings.interval).await,
-            Ok(_) => {}
+            Ok(report) => {
+                let limit =
+                    syncer.policy(report.resolved.ttl).removal_delay + syncer.settings.interval * 2;
+                if started.elapsed() >= limit {
+                    break;
+                }
+                tokio::time::sleep(syncer.settings.interval).await;
+            }
             Err(e) => {
                 error!(target_name = %name, error = %e, kind = e.kind(), "sync failed; nothing changed by this pass");
                 return Outcome::Failed;
             }
         }
     }
-    warn!(target_name = %name, passes = max_passes, "not converged yet; the next sync or the daemon finishes it");
+    warn!(target_name = %name, passes, "not converged yet; the next sync or the daemon finishes it");
     Outcome::NotConverged
 }

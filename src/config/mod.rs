@@ -16,7 +16,7 @@ use figment::Figment;
 
 pub use raw::RawConfig;
 pub use validate::{
-    AwsSettings, BootstrapSettings, Config, ConsumerEnvironment, DatabaseKind, DnsSettings,
+    Adopt, AwsSettings, BootstrapSettings, Config, ConsumerEnvironment, DatabaseKind, DnsSettings,
     EndpointSource, LogFormat, LogSettings, ServerSettings, SyncSettings, Target, TargetGroupArn,
 };
 

@@ -81,6 +81,8 @@ pub struct RawSync {
     pub confirmations: i64,
     #[serde(default = "defaults::max_backoff")]
     pub max_backoff: String,
+    #[serde(default = "defaults::rotation_hold")]
+    pub rotation_hold: String,
 }
 
 impl Default for RawSync {
@@ -90,6 +92,7 @@ impl Default for RawSync {
             drift_check: defaults::drift_check(),
             confirmations: defaults::confirmations(),
             max_backoff: defaults::max_backoff(),
+            rotation_hold: defaults::rotation_hold(),
         }
     }
 }
@@ -146,7 +149,21 @@ pub struct RawTarget {
     #[serde(skip_serializing_if = "Option::is_none")]
     pub port: Option<i64>,
     #[serde(default)]
-    pub adopt: bool,
+    pub adopt: RawAdopt,
+}
+
+/// `adopt = true | false | "keep" | "replace"`.
+#[derive(Debug, Clone, PartialEq, Deserialize, Serialize)]
+#[serde(untagged)]
+pub enum RawAdopt {
+    Flag(bool),
+    Mode(String),
+}
+
+impl Default for RawAdopt {
+    fn default() -> Self {
+        Self::Flag(false)
+    }
 }
 
 #[derive(Debug, Deserialize, Serialize)]
@@ -208,6 +225,9 @@ pub mod defaults {
     }
     pub fn max_backoff() -> String {
         "30s".into()
+    }
+    pub fn rotation_hold() -> String {
+        "15m".into()
     }
     pub fn listen() -> String {
         "127.0.0.1:9187".into()

@@ -88,6 +88,11 @@ fn bad_inputs_name_the_key() {
         (format!("{m}[sync]\nconfirmations = 0\n"), "sync.confirmations"),
         (format!("{m}[sync]\nconfirmations = \"two\"\n"), "sync.confirmations"),
         (format!("{m}[sync]\ndrift_check = \"500ms\"\n"), "sync.drift_check"),
+        (format!("{m}[sync]\nrotation_hold = \"5s\"\n"), "sync.rotation_hold"),
+        (format!("{m}adopt = \"yes\"\n"), "targets[0].adopt"),
+        (format!("{m}adopt = 1\n"), "targets[0].adopt"),
+        (m.replace("analytics.abc.", "analytics.cluster-ro-abc."), "targets[0].endpoint"),
+        (m.replace("analytics.abc.", "analytics.cluster-custom-abc."), "targets[0].endpoint"),
         (format!("{m}[sync]\nintervall = \"1s\"\n"), "sync.intervall"),
         (format!("{m}[dns]\nnameservers = [\"dns.example\"]\n"), "dns.nameservers[0]"),
         (format!("{m}[dns]\ntimeout = \"1 fortnight\"\n"), "dns.timeout"),
@@ -122,6 +127,34 @@ fn bad_inputs_name_the_key() {
         );
         assert!(!err.contains('\n'), "not one line: {err}");
     }
+}
+
+#[test]
+fn adopt_takes_a_flag_or_a_mode() {
+    let m = minimal();
+    for (line, want) in [
+        ("", Adopt::Off),
+        ("adopt = false\n", Adopt::Off),
+        ("adopt = true\n", Adopt::Keep),
+        ("adopt = \"keep\"\n", Adopt::Keep),
+        ("adopt = \"replace\"\n", Adopt::Replace),
+    ] {
+        let (_, c) = parse(&format!("{m}{line}"), "t.toml").unwrap();
+        assert_eq!(c.targets[0].adopt, want, "{line}");
+    }
+}
+
+#[test]
+fn reader_endpoints_are_refused_and_point_to_db_cluster() {
+    let m = minimal().replace("analytics.abc.", "analytics.cluster-ro-abc.");
+    let err = error_of(&m);
+    assert!(
+        err.contains("reader endpoint") && err.contains("db_cluster"),
+        "{err}"
+    );
+    // The writer endpoint of the same cluster is one instance at a time: accepted.
+    let writer = minimal().replace("analytics.abc.", "analytics.cluster-abc.");
+    assert!(parse(&writer, "t.toml").is_ok());
 }
 
 #[test]

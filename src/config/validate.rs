@@ -5,7 +5,7 @@ use std::fmt;
 use std::net::{IpAddr, SocketAddr};
 use std::time::Duration;
 
-use super::raw::{RawBootstrap, RawConfig, RawDatabase, RawTarget};
+use super::raw::{RawAdopt, RawBootstrap, RawConfig, RawDatabase, RawTarget};
 use super::values;
 use super::ConfigError;
 
@@ -42,8 +42,11 @@ pub struct DnsSettings {
 pub struct SyncSettings {
     pub interval: Duration,
     pub drift_check: Duration,
+    /// TTL windows an address must be missing from DNS before it is deregistered.
     pub confirmations: u32,
     pub max_backoff: Duration,
+    /// How long a rotating name's address must be missing before it is deregistered.
+    pub rotation_hold: Duration,
 }
 
 #[derive(Debug, Clone)]
@@ -135,8 +138,25 @@ pub struct Target {
     pub target_group: TargetGroupArn,
     /// Given in the file; otherwise 5432 for a hostname, or the database's own port from RDS.
     pub port: Option<u16>,
-    /// Tag an untagged target group as pglink's instead of refusing to touch it.
-    pub adopt: bool,
+    /// Whether an untagged target group is taken over, and what happens to its targets.
+    pub adopt: Adopt,
+}
+
+/// Taking over a target group that pglink did not create.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Adopt {
+    /// Refuse an untagged group.
+    Off,
+    /// Tag it as pglink's; the targets it held then are left alone, across restarts.
+    Keep,
+    /// Tag it as pglink's and manage every target in it (old ones are removed).
+    Replace,
+}
+
+impl Adopt {
+    pub fn is_on(self) -> bool {
+        self != Self::Off
+    }
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -312,9 +332,18 @@ fn sync(raw: &RawConfig) -> Result<SyncSettings, ConfigError> {
             Duration::from_secs(3600),
         ),
     )?;
+    let rotation_hold = at(
+        "sync.rotation_hold",
+        values::duration(
+            &s.rotation_hold,
+            Duration::from_secs(60),
+            Duration::from_secs(86400),
+        ),
+    )?;
     Ok(SyncSettings {
         interval,
         drift_check,
+        rotation_hold,
         confirmations: at(
             "sync.confirmations",
             values::integer_in(s.confirmations, 1, 100),
@@ -378,7 +407,9 @@ fn target(i: usize, t: &RawTarget) -> Result<Target, ConfigError> {
     let name = at(key("name"), values::name(&t.name))?;
     let source = match (&t.endpoint, &t.db_instance, &t.db_cluster) {
         (Some(h), None, None) => {
-            EndpointSource::Hostname(at(key("endpoint"), values::hostname(h))?)
+            let host = at(key("endpoint"), values::hostname(h))?;
+            at(key("endpoint"), single_instance_endpoint(&host))?;
+            EndpointSource::Hostname(host)
         }
         (None, Some(id), None) => {
             EndpointSource::DbInstance(at(key("db_instance"), values::rds_identifier(id))?)
@@ -402,8 +433,39 @@ fn target(i: usize, t: &RawTarget) -> Result<Target, ConfigError> {
         source,
         target_group: at(key("target_group"), TargetGroupArn::parse(&t.target_group))?,
         port,
-        adopt: t.adopt,
+        adopt: at(key("adopt"), adopt(&t.adopt))?,
     })
+}
+
+fn adopt(raw: &RawAdopt) -> Result<Adopt, String> {
+    match raw {
+        RawAdopt::Flag(false) => Ok(Adopt::Off),
+        RawAdopt::Flag(true) => Ok(Adopt::Keep),
+        RawAdopt::Mode(m) if m == "keep" => Ok(Adopt::Keep),
+        RawAdopt::Mode(m) if m == "replace" => Ok(Adopt::Replace),
+        RawAdopt::Mode(m) => Err(format!(
+            "expected true, false, \"keep\" or \"replace\", got {m:?}"
+        )),
+    }
+}
+
+/// RDS reader (`.cluster-ro-`) and custom (`.cluster-custom-`) endpoints answer one
+/// instance at random per query
+/// (<https://docs.aws.amazon.com/AmazonRDS/latest/AuroraUserGuide/Aurora.Overview.Endpoints.html>):
+/// followed as one name, the group would only ever hold the instance last drawn.
+fn single_instance_endpoint(host: &str) -> Result<(), String> {
+    let label = host.split('.').nth(1).unwrap_or_default();
+    let kind = if label.starts_with("cluster-ro-") {
+        "reader endpoint"
+    } else if label.starts_with("cluster-custom-") {
+        "custom endpoint"
+    } else {
+        return Ok(());
+    };
+    Err(format!(
+        "{host:?} is an RDS cluster's {kind}, which answers one instance at random per query; \
+         give the cluster instead (db_cluster = \"ID\"), or a writer or instance endpoint"
+    ))
 }
 
 fn bootstrap(b: &RawBootstrap) -> Result<BootstrapSettings, ConfigError> {

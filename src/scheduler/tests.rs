@@ -15,6 +15,7 @@ fn settings() -> SyncSettings {
         drift_check: Duration::from_secs(60),
         confirmations: 2,
         max_backoff: Duration::from_secs(30),
+        rotation_hold: Duration::from_secs(900),
     }
 }
 
@@ -28,11 +29,11 @@ fn syncer(name: &str, ips: &[&str]) -> Syncer<FakeGroups, FakeResolver, FakeDisc
             source: EndpointSource::Hostname(format!("{name}.test")),
             target_group: TargetGroupArn::parse(&arn).unwrap(),
             port: None,
-            adopt: false,
+            adopt: crate::config::Adopt::Off,
         },
         groups: Arc::new(FakeGroups::new(owned_group(&arn))),
         resolver: Arc::new(FakeResolver::new(ips)),
-        discover: Arc::new(FakeDiscover),
+        discover: Arc::new(FakeDiscover::default()),
         settings: settings(),
         dry_run: false,
         metrics: crate::metrics::Metrics::new(),
@@ -93,7 +94,8 @@ async fn a_broken_target_does_not_hold_back_another() {
     tokio::time::sleep(Duration::from_secs(3)).await;
     assert_eq!(good_groups.keys(), [key("10.0.1.5")].into());
     good_dns.set(&["10.0.2.9"]);
-    tokio::time::sleep(Duration::from_secs(5)).await;
+    // The old address goes once missing for two 5 s TTL windows.
+    tokio::time::sleep(Duration::from_secs(13)).await;
     assert_eq!(good_groups.keys(), [key("10.0.2.9")].into());
     assert!(bad_groups.keys().is_empty());
 

@@ -19,16 +19,21 @@ fn syncer(groups: FakeGroups, resolver: FakeResolver, adopt: bool, dry_run: bool
             source: EndpointSource::Hostname("db.test".into()),
             target_group: TargetGroupArn::parse(ARN).unwrap(),
             port: None,
-            adopt,
+            adopt: if adopt {
+                crate::config::Adopt::Keep
+            } else {
+                crate::config::Adopt::Off
+            },
         },
         groups: Arc::new(groups),
         resolver: Arc::new(resolver),
-        discover: Arc::new(FakeDiscover),
+        discover: Arc::new(FakeDiscover::default()),
         settings: SyncSettings {
             interval: Duration::from_secs(1),
             drift_check: Duration::from_secs(60),
             confirmations: 2,
             max_backoff: Duration::from_secs(30),
+            rotation_hold: Duration::from_secs(900),
         },
         dry_run,
         metrics: crate::metrics::Metrics::new(),
@@ -70,7 +75,10 @@ async fn registers_then_stays_quiet() {
     assert_eq!(s.groups.calls(), vec![], "steady state makes no AWS calls");
 }
 
-#[tokio::test]
+/// The fake's answers have a 5 s TTL: an old address goes after two TTL windows.
+const REMOVAL_DELAY: Duration = Duration::from_secs(10);
+
+#[tokio::test(start_paused = true)]
 async fn failover_registers_new_before_removing_old() {
     let s = standard(&["10.0.1.5"]);
     let mut mem = Memory::default();
@@ -80,6 +88,10 @@ async fn failover_registers_new_before_removing_old() {
     assert_eq!(r.plan.register, vec![key("10.0.2.9")]);
     assert!(r.plan.deregister.is_empty());
     assert_eq!(s.groups.keys(), keys(&["10.0.1.5", "10.0.2.9"]));
+    tokio::time::advance(REMOVAL_DELAY - Duration::from_millis(1)).await;
+    let r = s.pass(&mut mem).await.unwrap();
+    assert!(r.plan.deregister.is_empty(), "removed before the delay");
+    tokio::time::advance(Duration::from_millis(1)).await;
     let r = s.pass(&mut mem).await.unwrap();
     assert_eq!(r.plan.deregister, vec![key("10.0.1.5")]);
     assert_eq!(s.groups.keys(), keys(&["10.0.2.9"]));
@@ -105,6 +117,7 @@ async fn a_failover_reads_the_group_only_before_removing() {
         "{register:?}"
     );
     s.groups.clear_calls();
+    tokio::time::advance(REMOVAL_DELAY).await;
     s.pass(&mut mem).await.unwrap();
     let deregister = s.groups.calls();
     assert!(
@@ -113,7 +126,7 @@ async fn a_failover_reads_the_group_only_before_removing() {
     );
 }
 
-#[tokio::test]
+#[tokio::test(start_paused = true)]
 async fn failed_registration_keeps_the_old_target() {
     let s = standard(&["10.0.1.5"]);
     let mut mem = Memory::default();
@@ -137,8 +150,9 @@ async fn failed_registration_keeps_the_old_target() {
         .calls()
         .iter()
         .any(|c| matches!(c, Call::Deregister(_))));
-    // Once AWS answers again: in, then out.
+    // Once AWS answers again: in, then out after the delay.
     s.pass(&mut mem).await.unwrap();
+    tokio::time::advance(REMOVAL_DELAY).await;
     s.pass(&mut mem).await.unwrap();
     assert_eq!(s.groups.keys(), keys(&["10.0.2.9"]));
 }
@@ -268,13 +282,14 @@ async fn steady_passes(n: usize, s: &TestSyncer, mem: &mut Memory) {
     }
 }
 
-/// Failovers back and forth between two addresses: two passes register the new one and
-/// remove the old, two more find nothing to do.
+/// Failovers back and forth between two addresses, a minute apart (a failback sooner would
+/// look like a rotating name): the new one is registered at once and the old one removed
+/// after the removal delay, then passes find nothing to do.
 async fn fail_over(rounds: std::ops::Range<usize>, s: &TestSyncer, mem: &mut Memory) {
     for i in rounds {
         let new = if i % 2 == 0 { "10.0.2.9" } else { "10.0.1.5" };
         s.resolver.set(&[new]);
-        steady_passes(4, s, mem).await;
+        steady_passes(61, s, mem).await;
         assert_eq!(
             s.groups.keys(),
             keys(&[new]),
@@ -312,4 +327,168 @@ async fn passes_do_not_grow_memory() {
     fail_over(20..220, &s, &mut mem).await;
     let grown = alloc_count::live_bytes() - live;
     assert_eq!(grown, 0, "200 failovers left {grown} bytes more live");
+}
+
+/// A public address in the answer (a publicly accessible database resolved outside its
+/// VPC): one clear error, nothing sent to AWS, and backed off like an AWS error.
+#[tokio::test]
+async fn a_public_address_is_refused_and_changes_nothing() {
+    let s = standard(&["10.0.1.5"]);
+    let mut mem = Memory::default();
+    s.pass(&mut mem).await.unwrap();
+    s.groups.clear_calls();
+    s.resolver.set(&["54.210.3.7"]);
+    for _ in 0..3 {
+        let err = s.pass(&mut mem).await.unwrap_err();
+        assert_eq!(err.kind(), "public_address");
+        let text = err.to_string();
+        assert!(
+            text.contains("54.210.3.7") && text.contains("VPC's resolver"),
+            "{text}"
+        );
+        assert!(!err.is_dns(), "must back off, not retry at the DNS pace");
+    }
+    assert!(s.groups.calls().iter().all(|c| !c.is_mutating()));
+    assert_eq!(s.groups.keys(), keys(&["10.0.1.5"]));
+}
+
+fn untagged_with(targets: &[&str]) -> FakeGroups {
+    let mut info = owned_group(ARN);
+    info.tags.clear();
+    let groups = FakeGroups::new(info);
+    for t in targets {
+        groups.set_state(key(t), TargetState::Healthy);
+    }
+    groups
+}
+
+/// `adopt = true`: what the group held when adopted stays, even across a restart (a new
+/// memory reads the record from the group's tags); pglink's own addresses follow DNS.
+#[tokio::test(start_paused = true)]
+async fn adopting_keeps_the_targets_already_there_across_restarts() {
+    let s = syncer(
+        untagged_with(&["10.0.9.1", "10.0.9.2"]),
+        FakeResolver::new(&["10.0.1.5"]),
+        true,
+        false,
+    );
+    let mut mem = s.memory();
+    s.pass(&mut mem).await.unwrap();
+    let tags = s.groups.info.lock().unwrap().tags.clone();
+    assert_eq!(
+        ownership::kept_targets(&tags),
+        keys(&["10.0.9.1", "10.0.9.2"])
+    );
+    for _ in 0..2 {
+        s.resolver.set(&["10.0.2.9"]);
+        for _ in 0..15 {
+            s.pass(&mut mem).await.unwrap();
+            tokio::time::advance(Duration::from_secs(1)).await;
+        }
+        assert_eq!(
+            s.groups.keys(),
+            keys(&["10.0.9.1", "10.0.9.2", "10.0.2.9"]),
+            "pglink's old address goes, the adopted ones stay"
+        );
+        // Restart: the group is now tagged, and the record comes from its tags.
+        mem = s.memory();
+        s.resolver.set(&["10.0.1.5"]);
+        for _ in 0..75 {
+            s.pass(&mut mem).await.unwrap();
+            tokio::time::advance(Duration::from_secs(1)).await;
+        }
+        assert_eq!(s.groups.keys(), keys(&["10.0.9.1", "10.0.9.2", "10.0.1.5"]));
+    }
+}
+
+/// `adopt = "replace"`: the group is pglink's entirely; old targets go like stale ones.
+#[tokio::test(start_paused = true)]
+async fn adopting_with_replace_removes_what_was_there() {
+    let mut s = syncer(
+        untagged_with(&["10.0.9.1"]),
+        FakeResolver::new(&["10.0.1.5"]),
+        true,
+        false,
+    );
+    s.target.adopt = crate::config::Adopt::Replace;
+    let mut mem = s.memory();
+    for _ in 0..12 {
+        s.pass(&mut mem).await.unwrap();
+        tokio::time::advance(Duration::from_secs(1)).await;
+    }
+    assert_eq!(s.groups.keys(), keys(&["10.0.1.5"]));
+    let tags = s.groups.info.lock().unwrap().tags.clone();
+    assert!(ownership::kept_targets(&tags).is_empty());
+}
+
+/// The endpoint from RDS is asked again every `drift_check`: a new port is followed
+/// without a restart, and a failed refresh keeps the last known endpoint.
+#[tokio::test(start_paused = true)]
+async fn the_rds_endpoint_is_refreshed_every_drift_check() {
+    let mut s = standard(&["10.0.1.5"]);
+    s.target.source = EndpointSource::DbInstance("analytics".into());
+    let mut mem = s.memory();
+    s.pass(&mut mem).await.unwrap();
+    assert_eq!(
+        s.groups.keys(),
+        [TargetKey::new("10.0.1.5".parse().unwrap(), 5432)].into()
+    );
+    *s.discover.answer.lock().unwrap() = Some(Err(AwsError::Throttled {
+        op: "DescribeDBInstances",
+        code: "Throttling".into(),
+    }));
+    tokio::time::advance(Duration::from_secs(61)).await;
+    s.pass(&mut mem)
+        .await
+        .expect("a failed refresh keeps the last endpoint");
+    *s.discover.answer.lock().unwrap() = Some(Ok(DbEndpoint {
+        address: "analytics.rds.test".into(),
+        port: Some(6432),
+    }));
+    tokio::time::advance(Duration::from_secs(30)).await;
+    s.pass(&mut mem).await.unwrap();
+    assert_eq!(
+        *s.discover.calls.lock().unwrap(),
+        2,
+        "no refresh before drift_check"
+    );
+    tokio::time::advance(Duration::from_secs(31)).await;
+    for _ in 0..12 {
+        s.pass(&mut mem).await.unwrap();
+        tokio::time::advance(Duration::from_secs(1)).await;
+    }
+    assert_eq!(
+        s.groups.keys(),
+        [TargetKey::new("10.0.1.5".parse().unwrap(), 6432)].into()
+    );
+}
+
+/// A CIDR added to the VPC is read again with the drift check, so an address in it is no
+/// longer sent with `AvailabilityZone=all` (which AWS rejects for an address in the VPC).
+#[tokio::test(start_paused = true)]
+async fn a_new_vpc_cidr_is_followed_without_a_restart() {
+    let s = standard(&["10.0.1.5"]);
+    let mut mem = s.memory();
+    s.pass(&mut mem).await.unwrap();
+    s.groups
+        .info
+        .lock()
+        .unwrap()
+        .vpc_cidrs
+        .push("10.1.0.0/16".parse().unwrap());
+    tokio::time::advance(Duration::from_secs(61)).await;
+    s.pass(&mut mem).await.unwrap();
+    s.resolver.set(&["10.1.0.7"]);
+    s.groups.clear_calls();
+    s.pass(&mut mem).await.unwrap();
+    let register = s
+        .groups
+        .calls()
+        .into_iter()
+        .find_map(|c| match c {
+            Call::Register(specs) => Some(specs),
+            _ => None,
+        })
+        .expect("registered");
+    assert_eq!(register[0].availability_zone, None, "{register:?}");
 }
