@@ -63,11 +63,10 @@ pub async fn ensure(
     let resource = format!("internal NLB {}", nlb_name(name));
     let subnet_ids: Vec<String> = subnets.iter().map(|s| s.id.clone()).collect();
     let Some(lb) = find(c, name).await? else {
-        let azs: Vec<&str> = subnets.iter().map(|s| s.az.as_str()).collect();
         journal.record(
             Mark::Create,
             &resource,
-            format!("in {}, cross-zone on", azs.join(", ")),
+            format!("in {}, cross-zone on", placed(subnets)),
         );
         if journal.dry_run {
             return Ok(None);
@@ -78,29 +77,28 @@ pub async fn ensure(
     };
     let arn = lb.load_balancer_arn().unwrap_or_default().to_string();
     let mut changed = false;
-    let current: Vec<&str> = lb
-        .availability_zones()
+    let zones = lb.availability_zones();
+    // By AZ, not by subnet ID: the NLB keeps the subnet it has in an AZ (one per AZ), and
+    // only AZs it is not enabled in get one of the wanted subnets.
+    let missing: Vec<&Subnet> = subnets
         .iter()
-        .filter_map(|z| z.subnet_id())
-        .collect();
-    let missing: Vec<&String> = subnet_ids
-        .iter()
-        .filter(|s| !current.contains(&s.as_str()))
+        .filter(|s| !zones.iter().any(|z| z.zone_name() == Some(s.az.as_str())))
         .collect();
     if !missing.is_empty() {
-        let detail = format!(
-            "add subnets {}",
-            missing
-                .iter()
-                .map(|s| s.as_str())
-                .collect::<Vec<_>>()
-                .join(", ")
+        let added: Vec<Subnet> = missing.iter().map(|s| (*s).clone()).collect();
+        journal.record(
+            Mark::Update,
+            &resource,
+            format!("enable {}", placed(&added)),
         );
-        journal.record(Mark::Update, &resource, detail);
         changed = true;
         if !journal.dry_run {
-            let mut all: Vec<String> = current.iter().map(|s| s.to_string()).collect();
-            all.extend(missing.into_iter().cloned());
+            let mut all: Vec<String> = zones
+                .iter()
+                .filter_map(|z| z.subnet_id())
+                .map(str::to_string)
+                .collect();
+            all.extend(added.into_iter().map(|s| s.id));
             c.elb
                 .set_subnets()
                 .load_balancer_arn(&arn)
@@ -132,6 +130,15 @@ pub async fn ensure(
         journal.record(Mark::Ok, &resource, arn.clone());
     }
     Ok(Some(arn))
+}
+
+/// "us-east-1a (subnet-0a), us-east-1b (subnet-0b)".
+fn placed(subnets: &[Subnet]) -> String {
+    subnets
+        .iter()
+        .map(|s| format!("{} ({})", s.az, s.id))
+        .collect::<Vec<_>>()
+        .join(", ")
 }
 
 async fn create(

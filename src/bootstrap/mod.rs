@@ -63,6 +63,8 @@ pub struct Outcome {
     pub dry_run: bool,
     pub vpc_id: String,
     pub subnet_ids: Vec<String>,
+    /// Subnets of the DB subnet group not used: their AZ already has one.
+    pub skipped_subnet_ids: Vec<String>,
     pub nlb_security_group_id: Option<String>,
     pub target_group_arn: Option<String>,
     pub load_balancer_arn: Option<String>,
@@ -94,6 +96,11 @@ pub async fn bootstrap<R: Resolve>(
         dry_run: journal.dry_run,
         vpc_id: placement.vpc_id.clone(),
         subnet_ids: placement.subnets.iter().map(|s| s.id.clone()).collect(),
+        skipped_subnet_ids: placement
+            .skipped_subnets
+            .iter()
+            .map(|s| s.id.clone())
+            .collect(),
         warnings: findings.warnings,
         ..Outcome::default()
     };

@@ -41,8 +41,10 @@ impl InitialTarget {
 pub struct Placement {
     pub vpc_id: String,
     pub vpc_cidrs: Vec<IpNet>,
-    /// The NLB's subnets.
+    /// The NLB's subnets: one per Availability Zone.
     pub subnets: Vec<Subnet>,
+    /// Subnets of the DB subnet group left out because their AZ already has one.
+    pub skipped_subnets: Vec<Subnet>,
     /// The database's own VPC, when AWS knows it (not for on-premises).
     pub database_vpc_id: Option<String>,
     /// Security groups that get the NLB ingress rule (AWS-hosted databases only).
@@ -99,6 +101,12 @@ pub async fn derive(c: &RegionClients, s: &BootstrapSettings) -> Result<Placemen
             ))
         }
     };
+    // Explicit subnets are checked as given (preflight refuses two in one AZ); derived ones
+    // are narrowed to one per AZ here.
+    let (subnets, skipped_subnets) = match &s.subnet_ids {
+        Some(_) => (subnets, Vec::new()),
+        None => one_per_az(subnets),
+    };
     let security_groups = match (&s.database_security_group_id, &s.database) {
         (Some(sg), _) => vec![sg.clone()],
         (None, DatabaseKind::Ip(_)) => Vec::new(),
@@ -121,6 +129,7 @@ pub async fn derive(c: &RegionClients, s: &BootstrapSettings) -> Result<Placemen
         vpc_cidrs: vpc_cidrs(c, &vpc_id).await?,
         vpc_id,
         subnets,
+        skipped_subnets,
         database_vpc_id: db.vpc_id,
         database_security_groups: security_groups,
         database_port: db.port,
@@ -316,7 +325,7 @@ async fn one_subnet_per_az(
         .send()
         .await
         .pipe_observe(c, "DescribeSubnets", vpc_id)?;
-    let mut chosen: Vec<Subnet> = own.to_vec();
+    let mut chosen: Vec<Subnet> = one_per_az(own.to_vec()).0;
     let mut all: Vec<Subnet> = out
         .subnets()
         .iter()
@@ -334,6 +343,24 @@ async fn one_subnet_per_az(
     }
     chosen.sort_by(|a, b| a.az.cmp(&b.az));
     Ok(chosen)
+}
+
+/// An NLB takes one subnet per Availability Zone: "You can specify only one subnet per
+/// Availability Zone"
+/// (<https://docs.aws.amazon.com/elasticloadbalancing/latest/APIReference/API_CreateLoadBalancer.html>),
+/// and a DB subnet group often has several in one AZ. Keeps the lowest subnet ID of each AZ,
+/// so every run picks the same one, and returns the rest.
+pub fn one_per_az(mut subnets: Vec<Subnet>) -> (Vec<Subnet>, Vec<Subnet>) {
+    subnets.sort_by(|a, b| a.az.cmp(&b.az).then(a.id.cmp(&b.id)));
+    let (mut chosen, mut skipped): (Vec<Subnet>, Vec<Subnet>) = (Vec::new(), Vec::new());
+    for s in subnets {
+        if chosen.last().is_some_and(|c| c.az == s.az) {
+            skipped.push(s);
+        } else {
+            chosen.push(s);
+        }
+    }
+    (chosen, skipped)
 }
 
 fn not_found_is_input(e: AwsError, key: &str, id: &str) -> PlacementError {
@@ -390,4 +417,35 @@ async fn vpc_cidrs(c: &RegionClients, vpc_id: &str) -> Result<Vec<IpNet>, Placem
     };
     let cidrs = crate::targets::cidrs_of(vpc);
     Ok(cidrs)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn subnet(id: &str, az: &str) -> Subnet {
+        Subnet {
+            id: id.into(),
+            az: az.into(),
+            vpc_id: "vpc-1".into(),
+        }
+    }
+
+    #[test]
+    fn one_subnet_per_az_lowest_id_first_whatever_the_order() {
+        let group = vec![
+            subnet("subnet-0c", "us-east-1a"),
+            subnet("subnet-0b", "us-east-1b"),
+            subnet("subnet-0a", "us-east-1a"),
+            subnet("subnet-0d", "us-east-1c"),
+            subnet("subnet-0e", "us-east-1b"),
+        ];
+        let (chosen, skipped) = one_per_az(group.clone());
+        let ids = |v: &[Subnet]| v.iter().map(|s| s.id.clone()).collect::<Vec<_>>();
+        assert_eq!(ids(&chosen), ["subnet-0a", "subnet-0b", "subnet-0d"]);
+        assert_eq!(ids(&skipped), ["subnet-0c", "subnet-0e"]);
+        let mut reversed = group;
+        reversed.reverse();
+        assert_eq!(one_per_az(reversed).0, chosen);
+    }
 }

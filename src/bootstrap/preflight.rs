@@ -21,6 +21,14 @@ pub fn check(p: &Placement, configured_port: u16, explicit_subnets: bool) -> Fin
             azs.iter().copied().collect::<Vec<_>>().join(", ")
         ));
     }
+    for pair in p.subnets.windows(2) {
+        if pair[0].az == pair[1].az {
+            f.errors.push(format!(
+                "bootstrap.subnet_ids: {} and {} are both in {}; an NLB takes one subnet per Availability Zone, give one of them",
+                pair[0].id, pair[1].id, pair[0].az
+            ));
+        }
+    }
     for s in &p.subnets {
         if s.vpc_id != p.vpc_id {
             f.errors.push(format!(
@@ -94,6 +102,7 @@ mod tests {
                 subnet("subnet-a", "us-east-1a"),
                 subnet("subnet-b", "us-east-1b"),
             ],
+            skipped_subnets: Vec::new(),
             database_vpc_id: Some("vpc-1".into()),
             database_security_groups: vec!["sg-db".into()],
             database_port: Some(5432),
@@ -128,6 +137,13 @@ mod tests {
             .errors
             .iter()
             .any(|e| e.contains("subnet-x is in vpc-2")));
+
+        let mut p = placement();
+        p.subnets.insert(1, subnet("subnet-a2", "us-east-1a"));
+        assert!(check(&p, 5432, true)
+            .errors
+            .iter()
+            .any(|e| e.contains("subnet-a and subnet-a2 are both in us-east-1a")));
 
         let mut p = placement();
         p.database_vpc_id = Some("vpc-9".into());

@@ -141,6 +141,12 @@ fn print_outcome(o: &Outcome, s: &BootstrapSettings, journal: &Journal, as_json:
         o.region,
         journal.render()
     );
+    if !o.skipped_subnet_ids.is_empty() {
+        println!(
+            "note: an NLB takes one subnet per Availability Zone; not used from the DB subnet group: {}",
+            o.skipped_subnet_ids.join(", ")
+        );
+    }
     for w in &o.warnings {
         println!("warning: {w}");
     }
