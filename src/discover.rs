@@ -11,6 +11,8 @@ use crate::error::AwsError;
 pub struct DbEndpoint {
     pub address: String,
     pub port: Option<u16>,
+    /// The database's VPC security groups, named when health checks fail.
+    pub security_groups: Vec<String>,
 }
 
 pub trait Discover: Send + Sync + 'static {
@@ -39,15 +41,21 @@ impl RdsDiscovery {
             .send()
             .await
             .pipe_observe(&self.clients, "DescribeDBInstances", id)?;
-        let endpoint = out
-            .db_instances()
-            .first()
+        let db = out.db_instances().first();
+        let endpoint = db
             .and_then(|db| db.endpoint())
             .and_then(|e| Some((e.address()?, e.port())));
         match endpoint {
             Some((address, port)) => Ok(DbEndpoint {
                 address: address.to_string(),
                 port: port.and_then(|p| u16::try_from(p).ok()),
+                security_groups: db
+                    .map(|d| d.vpc_security_groups())
+                    .unwrap_or_default()
+                    .iter()
+                    .filter_map(|g| g.vpc_security_group_id())
+                    .map(str::to_string)
+                    .collect(),
             }),
             None => Err(no_endpoint("DescribeDBInstances", id)),
         }
@@ -69,6 +77,13 @@ impl RdsDiscovery {
                 port: cluster
                     .and_then(|c| c.port())
                     .and_then(|p| u16::try_from(p).ok()),
+                security_groups: cluster
+                    .map(|c| c.vpc_security_groups())
+                    .unwrap_or_default()
+                    .iter()
+                    .filter_map(|g| g.vpc_security_group_id())
+                    .map(str::to_string)
+                    .collect(),
             }),
             None => Err(no_endpoint("DescribeDBClusters", id)),
         }
@@ -89,6 +104,7 @@ impl Discover for RdsDiscovery {
             EndpointSource::Hostname(h) => Ok(DbEndpoint {
                 address: h.clone(),
                 port: None,
+                security_groups: Vec::new(),
             }),
             EndpointSource::DbInstance(id) => self.instance(id).await,
             EndpointSource::DbCluster(id) => self.cluster(id).await,

@@ -15,6 +15,7 @@ use crate::error::AwsError;
 use crate::ownership;
 use crate::plan::{Registered, TargetKey, TargetState};
 use crate::resolve::{DnsFailure, Family, Resolve, Resolved};
+use crate::target_state::Placement;
 use crate::targets::{GroupInfo, TargetGroups, TargetSpec};
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -25,6 +26,7 @@ pub enum Call {
     Deregister(Vec<TargetSpec>),
     AddTags,
     VpcCidrs,
+    Placement,
 }
 
 impl Call {
@@ -46,6 +48,8 @@ pub struct FakeGroups {
     pub read_errors: Mutex<VecDeque<AwsError>>,
     /// Every state of the group after a mutation, to check invariants over time.
     pub history: Mutex<Vec<BTreeSet<TargetKey>>>,
+    /// What `placement_of` answers for an unused target.
+    pub placement: Mutex<Placement>,
 }
 
 pub fn owned_group(arn: &str) -> GroupInfo {
@@ -69,6 +73,7 @@ impl FakeGroups {
             register_errors: Mutex::new(VecDeque::new()),
             read_errors: Mutex::new(VecDeque::new()),
             history: Mutex::new(Vec::new()),
+            placement: Mutex::new(Placement::default()),
         }
     }
 
@@ -162,6 +167,11 @@ impl TargetGroups for FakeGroups {
         Ok(())
     }
 
+    async fn placement_of(&self, _group: &GroupInfo, _ip: IpAddr) -> Result<Placement, AwsError> {
+        self.calls.lock().unwrap().push(Call::Placement);
+        Ok(self.placement.lock().unwrap().clone())
+    }
+
     async fn vpc_cidrs(&self, _vpc_id: &str, _max_age: Duration) -> Result<Vec<IpNet>, AwsError> {
         self.calls.lock().unwrap().push(Call::VpcCidrs);
         Ok(self.info.lock().unwrap().vpc_cidrs.clone())
@@ -232,10 +242,12 @@ impl Discover for FakeDiscover {
             EndpointSource::Hostname(h) => DbEndpoint {
                 address: h.clone(),
                 port: None,
+                security_groups: Vec::new(),
             },
             EndpointSource::DbInstance(id) | EndpointSource::DbCluster(id) => DbEndpoint {
                 address: format!("{id}.rds.test"),
                 port: Some(5432),
+                security_groups: vec!["sg-0db".into()],
             },
         })
     }

@@ -29,4 +29,5 @@ pub mod resolve;
 pub mod scheduler;
 pub mod server;
 pub mod sync;
+pub mod target_state;
 pub mod targets;

@@ -29,6 +29,18 @@ pub struct ActionLabels {
 }
 
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct StateLabels {
+    pub target: String,
+    pub state: String,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct ProblemLabels {
+    pub target: String,
+    pub problem: String,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
 pub struct OperationLabel {
     pub operation: String,
 }
@@ -66,6 +78,8 @@ pub struct Metrics {
     pub aws_calls: Family<OperationLabel, Counter>,
     pub aws_errors: Family<ErrorLabels, Counter>,
     pub last_success: Family<TargetLabel, Gauge<f64, AtomicU64>>,
+    pub target_states: Family<StateLabels, Gauge>,
+    pub target_problems: Family<ProblemLabels, Gauge>,
 }
 
 impl std::fmt::Debug for Metrics {
@@ -153,6 +167,18 @@ impl Metrics {
             "Unix time of the last successful sync pass",
             last_success.clone(),
         );
+        let target_states = Family::<StateLabels, Gauge>::default();
+        r.register(
+            "target_states",
+            "Registered targets by ELB health state (healthy, initial, unhealthy, unused, draining, ...)",
+            target_states.clone(),
+        );
+        let target_problems = Family::<ProblemLabels, Gauge>::default();
+        r.register(
+            "target_problems",
+            "Registered targets that cannot serve: unused (AZ not enabled, no listener) or unhealthy past the grace",
+            target_problems.clone(),
+        );
         let build = Family::<BuildLabels, Gauge>::default();
         build
             .get_or_create(&BuildLabels {
@@ -173,6 +199,8 @@ impl Metrics {
             aws_calls,
             aws_errors,
             last_success,
+            target_states,
+            target_problems,
         }
     }
 

@@ -76,6 +76,16 @@ pub enum TargetState {
 }
 
 impl TargetState {
+    pub const ALL: [TargetState; 7] = [
+        Self::Initial,
+        Self::Healthy,
+        Self::Unhealthy,
+        Self::Unused,
+        Self::Draining,
+        Self::Unavailable,
+        Self::Unknown,
+    ];
+
     pub fn parse(s: &str) -> Self {
         match s {
             "initial" => Self::Initial,

@@ -19,10 +19,11 @@ use crate::budget::{Budget, Priority};
 use crate::config::{Adopt, EndpointSource, SyncSettings, Target};
 use crate::discover::{DbEndpoint, Discover};
 use crate::error::AwsError;
-use crate::metrics::Metrics;
+use crate::metrics::{Metrics, ProblemLabels, StateLabels};
 use crate::ownership;
 use crate::plan::{self, History, Observation, Plan, Policy, Registered, TargetKey, TargetState};
 use crate::resolve::{DnsFailure, Family, Resolve, Resolved};
+use crate::target_state::{unhealthy_advice, unused_advice, Problem, StateWatch};
 use crate::targets::{registrable, specs, GroupInfo, TargetGroups};
 
 pub const DEFAULT_PORT: u16 = 5432;
@@ -124,8 +125,29 @@ pub struct Memory {
     registered: Option<(Vec<Registered>, Instant)>,
     /// When the current answer was first seen differing from the registered targets.
     change_seen_at: Option<Instant>,
+    /// What the reads showed of target states (unused, unhealthy for long).
+    states: StateWatch,
     /// Registered by pglink and not yet reported healthy, with the registration time.
     awaiting_health: BTreeMap<TargetKey, Instant>,
+}
+
+impl Memory {
+    /// Targets left alone because they were in the group when it was adopted.
+    pub fn kept(&self) -> BTreeSet<TargetKey> {
+        self.kept.clone()
+    }
+
+    pub fn group(&self) -> Option<&GroupInfo> {
+        self.group.as_ref()
+    }
+
+    /// The database's security groups, when RDS named them.
+    pub fn security_groups(&self) -> Vec<String> {
+        self.endpoint
+            .as_ref()
+            .map(|(e, _)| e.security_groups.clone())
+            .unwrap_or_default()
+    }
 }
 
 /// The record of one pass, for logs, `plan` and the one-shot `sync`.
@@ -214,6 +236,9 @@ impl<G: TargetGroups, R: Resolve, D: Discover> Syncer<G, R, D> {
                 }
             })?;
             report.applied = !self.dry_run;
+            if let Some((copy, _)) = &mem.registered {
+                self.record_states(&mem.states, copy, now);
+            }
         }
         Ok(report)
     }
@@ -326,8 +351,69 @@ impl<G: TargetGroups, R: Resolve, D: Discover> Syncer<G, R, D> {
             .await
             .inspect_err(|e| forget_group_if_gone(mem, e))?;
         self.note_health(mem, &targets, now);
+        let found = mem.states.observe(&targets, now.into_std());
+        self.record_states(&mem.states, &targets, now);
+        for (key, problem) in found {
+            self.report_problem(mem, group, key, problem).await;
+        }
         mem.registered = Some((targets, now));
         Ok(())
+    }
+
+    /// Gauges of the group's targets by state and of the problems that hold.
+    fn record_states(&self, watch: &StateWatch, targets: &[Registered], now: Instant) {
+        let name = &self.target.name;
+        for state in TargetState::ALL {
+            let count = targets.iter().filter(|t| t.state == state).count();
+            let labels = StateLabels {
+                target: name.clone(),
+                state: state.as_str().into(),
+            };
+            self.metrics
+                .target_states
+                .get_or_create(&labels)
+                .set(count as i64);
+        }
+        let problems = watch.current(targets, now.into_std());
+        for problem in Problem::ALL {
+            let count = problems.iter().filter(|(_, p)| *p == problem).count();
+            let labels = ProblemLabels {
+                target: name.clone(),
+                problem: problem.as_str().into(),
+            };
+            self.metrics
+                .target_problems
+                .get_or_create(&labels)
+                .set(count as i64);
+        }
+    }
+
+    /// Says once, with the cause and the fix, that a registered target cannot serve.
+    async fn report_problem(
+        &self,
+        mem: &Memory,
+        group: &GroupInfo,
+        key: TargetKey,
+        problem: Problem,
+    ) {
+        let name = &self.target.name;
+        let advice = match problem {
+            Problem::Unused => {
+                // Two ELBv2 Describe calls, once per target that turns unused.
+                self.budgets.describe.acquire(Priority::Background).await;
+                self.budgets.describe.acquire(Priority::Background).await;
+                match self.groups.placement_of(group, key.ip).await {
+                    Ok(p) => unused_advice(&p),
+                    Err(e) => format!(
+                        "{}; (could not look up its AZ: {e})",
+                        unused_advice(&Default::default())
+                    ),
+                }
+            }
+            Problem::Unhealthy => unhealthy_advice(key.port, &mem.security_groups()),
+        };
+        warn!(target_name = %name, ip = %key.ip, port = key.port, state = %problem, %advice,
+            "a registered target cannot serve");
     }
 
     fn record_sizes(&self, resolved: usize, registered: usize) {

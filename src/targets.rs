@@ -14,6 +14,7 @@ use ipnet::IpNet;
 use crate::aws::{Observe, RegionClients};
 use crate::error::AwsError;
 use crate::plan::{Registered, TargetKey, TargetState};
+use crate::target_state::Placement;
 
 /// What pglink needs to know about a target group before touching it.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -140,6 +141,12 @@ pub trait TargetGroups: Send + Sync + 'static {
         arn: &str,
         tags: &[(String, String)],
     ) -> impl Future<Output = Result<(), AwsError>> + Send;
+    /// Where an `unused` target stands: its subnet's AZ and the load balancers' AZs.
+    fn placement_of(
+        &self,
+        group: &GroupInfo,
+        ip: IpAddr,
+    ) -> impl Future<Output = Result<Placement, AwsError>> + Send;
     /// The VPC's CIDRs, read at most once per `max_age` for all targets in that VPC.
     fn vpc_cidrs(
         &self,
@@ -179,6 +186,37 @@ impl ElbTargetGroups {
         cidrs.sort();
         cidrs.dedup();
         Ok(cidrs)
+    }
+
+    /// The AZ of the VPC subnet whose CIDR holds `ip`.
+    async fn subnet_zone(&self, vpc_id: &str, ip: IpAddr) -> Result<Option<String>, AwsError> {
+        let filter = aws_sdk_ec2::types::Filter::builder()
+            .name("vpc-id")
+            .values(vpc_id)
+            .build();
+        let out = self
+            .clients
+            .ec2
+            .describe_subnets()
+            .filters(filter)
+            .send()
+            .await
+            .pipe_observe(&self.clients, "DescribeSubnets", vpc_id)?;
+        let holds = |cidr: Option<&str>| {
+            cidr.and_then(|c| c.parse::<IpNet>().ok())
+                .is_some_and(|c| c.contains(&ip))
+        };
+        Ok(out
+            .subnets()
+            .iter()
+            .find(|s| {
+                holds(s.cidr_block())
+                    || s.ipv6_cidr_block_association_set()
+                        .iter()
+                        .any(|a| holds(a.ipv6_cidr_block()))
+            })
+            .and_then(|s| s.availability_zone())
+            .map(str::to_string))
     }
 
     async fn tags(&self, arn: &str) -> Result<BTreeMap<String, String>, AwsError> {
@@ -298,6 +336,49 @@ impl TargetGroups for ElbTargetGroups {
             .await
             .pipe_observe(&self.clients, "DeregisterTargets", arn)
             .map(|_| ())
+    }
+
+    async fn placement_of(&self, group: &GroupInfo, ip: IpAddr) -> Result<Placement, AwsError> {
+        let arn = group.arn.as_str();
+        let out = self
+            .clients
+            .elb
+            .describe_target_groups()
+            .target_group_arns(arn)
+            .send()
+            .await
+            .pipe_observe(&self.clients, "DescribeTargetGroups", arn)?;
+        let lbs: Vec<String> = out
+            .target_groups()
+            .iter()
+            .flat_map(|g| g.load_balancer_arns())
+            .cloned()
+            .collect();
+        let mut placement = Placement {
+            has_load_balancer: !lbs.is_empty(),
+            ..Placement::default()
+        };
+        if !lbs.is_empty() {
+            let out = self
+                .clients
+                .elb
+                .describe_load_balancers()
+                .set_load_balancer_arns(Some(lbs))
+                .send()
+                .await
+                .pipe_observe(&self.clients, "DescribeLoadBalancers", arn)?;
+            placement.load_balancer_zones = out
+                .load_balancers()
+                .iter()
+                .flat_map(|lb| lb.availability_zones())
+                .filter_map(|z| z.zone_name())
+                .map(str::to_string)
+                .collect();
+        }
+        if let Some(vpc_id) = &group.vpc_id {
+            placement.zone = self.subnet_zone(vpc_id, ip).await?;
+        }
+        Ok(placement)
     }
 
     async fn vpc_cidrs(&self, vpc_id: &str, max_age: Duration) -> Result<Vec<IpNet>, AwsError> {

@@ -10,7 +10,10 @@ use tokio::task::JoinSet;
 use super::{build_syncers, sync_command, Exit, RealSyncer};
 use crate::config::LogFormat;
 use crate::metrics::Metrics;
-use crate::plan::{self, TargetKey};
+use crate::plan::{self, Registered, TargetKey, TargetState};
+use crate::sync::Memory;
+use crate::target_state::{unhealthy_advice, unused_advice};
+use crate::targets::TargetGroups;
 
 #[derive(Debug, Serialize)]
 struct RegisteredView {
@@ -29,8 +32,13 @@ struct TargetView {
     ttl_seconds: Option<u64>,
     registered: Vec<RegisteredView>,
     register: Vec<String>,
-    /// Removed once missing from `confirmations` consecutive answers.
+    /// Removed once missing from DNS for `removal_delay_seconds`.
     deregister: Vec<String>,
+    removal_delay_seconds: Option<f64>,
+    /// Left alone: in the group when it was adopted.
+    kept: Vec<String>,
+    /// Registered targets that cannot serve, with the cause and the fix.
+    problems: Vec<String>,
     in_sync: bool,
     error: Option<String>,
 }
@@ -56,7 +64,7 @@ pub fn plan(path: Option<PathBuf>, log_format: Option<LogFormat>, json: bool) ->
             let doc = serde_json::json!({ "confirmations": confirmations, "targets": views });
             println!("{}", serde_json::to_string_pretty(&doc).unwrap_or_default());
         } else {
-            print!("{}", render(&views, confirmations));
+            print!("{}", render(&views));
         }
         Exit::Ok
     })
@@ -73,15 +81,30 @@ async fn view(syncer: RealSyncer) -> TargetView {
         registered: vec![],
         register: vec![],
         deregister: vec![],
+        removal_delay_seconds: None,
+        kept: vec![],
+        problems: vec![],
         in_sync: false,
         error: None,
     };
-    match syncer.pass(&mut syncer.memory()).await {
+    let mut mem = syncer.memory();
+    match syncer.pass(&mut mem).await {
         Ok(r) => {
+            let kept = mem.kept();
+            let managed: Vec<Registered> = r
+                .registered
+                .iter()
+                .filter(|t| !kept.contains(&t.key))
+                .copied()
+                .collect();
             let d = plan::diff(
                 &plan::desired_targets(&r.resolved.addresses, r.port),
-                &r.registered,
+                &managed,
             );
+            v.kept = kept.iter().map(TargetKey::to_string).collect();
+            v.removal_delay_seconds =
+                Some(syncer.policy(r.resolved.ttl).removal_delay.as_secs_f64());
+            v.problems = problems(&syncer, &mem, &r.registered).await;
             v.hostname = Some(r.hostname);
             v.port = Some(r.port);
             v.resolved = r
@@ -109,7 +132,27 @@ async fn view(syncer: RealSyncer) -> TargetView {
     v
 }
 
-fn render(views: &[TargetView], confirmations: u32) -> String {
+/// Unused and unhealthy targets, each with its cause and fix.
+async fn problems(syncer: &RealSyncer, mem: &Memory, registered: &[Registered]) -> Vec<String> {
+    let mut out = Vec::new();
+    for t in registered {
+        let advice = match t.state {
+            TargetState::Unused => match mem.group() {
+                Some(group) => match syncer.groups.placement_of(group, t.key.ip).await {
+                    Ok(p) => unused_advice(&p),
+                    Err(_) => unused_advice(&Default::default()),
+                },
+                None => continue,
+            },
+            TargetState::Unhealthy => unhealthy_advice(t.key.port, &mem.security_groups()),
+            _ => continue,
+        };
+        out.push(format!("{} {}: {advice}", t.key, t.state.as_str()));
+    }
+    out
+}
+
+fn render(views: &[TargetView]) -> String {
     let mut out = String::new();
     let list = |items: &[String]| {
         if items.is_empty() {
@@ -150,9 +193,22 @@ fn render(views: &[TargetView], confirmations: u32) -> String {
             if v.deregister.is_empty() {
                 String::new()
             } else {
-                format!(" (after {confirmations} consecutive answers without it, once every new target is in)")
+                format!(
+                    " (once missing from DNS for {:.0}s and every new target is in)",
+                    v.removal_delay_seconds.unwrap_or(0.0)
+                )
             }
         );
+        if !v.kept.is_empty() {
+            let _ = writeln!(
+                out,
+                "  kept:        {} (in the group when adopted; never removed)",
+                list(&v.kept)
+            );
+        }
+        for p in &v.problems {
+            let _ = writeln!(out, "  problem:     {p}");
+        }
         let _ = writeln!(
             out,
             "  status:      {}\n",

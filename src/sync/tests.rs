@@ -444,6 +444,7 @@ async fn the_rds_endpoint_is_refreshed_every_drift_check() {
     *s.discover.answer.lock().unwrap() = Some(Ok(DbEndpoint {
         address: "analytics.rds.test".into(),
         port: Some(6432),
+        security_groups: vec![],
     }));
     tokio::time::advance(Duration::from_secs(30)).await;
     s.pass(&mut mem).await.unwrap();
@@ -491,4 +492,53 @@ async fn a_new_vpc_cidr_is_followed_without_a_restart() {
         })
         .expect("registered");
     assert_eq!(register[0].availability_zone, None, "{register:?}");
+}
+
+/// A registered target the NLB does not use is looked into once (its AZ against the NLB's)
+/// and counted at once; one that stays unhealthy is counted after the grace.
+#[tokio::test(start_paused = true)]
+async fn targets_that_cannot_serve_are_counted_and_looked_into_once() {
+    let s = standard(&["10.0.1.5"]);
+    *s.groups.placement.lock().unwrap() = crate::target_state::Placement {
+        zone: Some("us-east-1c".into()),
+        load_balancer_zones: vec!["us-east-1a".into(), "us-east-1b".into()],
+        has_load_balancer: true,
+    };
+    let mut mem = s.memory();
+    s.pass(&mut mem).await.unwrap();
+    let gauge = |problem: &str| {
+        let line = format!("pglink_target_problems{{target=\"t\",problem=\"{problem}\"}} ");
+        let text = s.metrics.encode();
+        text.lines()
+            .find_map(|l| l.strip_prefix(&line).map(str::to_string))
+            .unwrap_or_else(|| panic!("no {line} in\n{text}"))
+    };
+    s.groups.set_state(key("10.0.1.5"), TargetState::Unused);
+    for _ in 0..3 {
+        tokio::time::advance(Duration::from_secs(61)).await;
+        s.pass(&mut mem).await.unwrap();
+        assert_eq!(gauge("unused"), "1");
+    }
+    let lookups = s
+        .groups
+        .calls()
+        .iter()
+        .filter(|c| **c == Call::Placement)
+        .count();
+    assert_eq!(lookups, 1, "looked into once while it stays unused");
+
+    s.groups.set_state(key("10.0.1.5"), TargetState::Unhealthy);
+    tokio::time::advance(Duration::from_secs(61)).await;
+    s.pass(&mut mem).await.unwrap();
+    assert_eq!(
+        (gauge("unused"), gauge("unhealthy")),
+        ("0".into(), "0".into())
+    );
+    tokio::time::advance(Duration::from_secs(61)).await;
+    s.pass(&mut mem).await.unwrap();
+    assert_eq!(gauge("unhealthy"), "1", "unhealthy past the grace");
+    assert!(s
+        .metrics
+        .encode()
+        .contains("pglink_target_states{target=\"t\",state=\"unhealthy\"} 1"));
 }
