@@ -1,0 +1,179 @@
+//! What a pass starts from: the target group (described, owned or adopted, its VPC's
+//! CIDRs kept current) and the database endpoint (from RDS, refreshed every `drift_check`).
+
+use super::*;
+
+impl<G: TargetGroups, R: Resolve, D: Discover> Syncer<G, R, D> {
+    pub(super) async fn ensure_group(&self, mem: &mut Memory) -> Result<GroupInfo, SyncError> {
+        self.refresh_cidrs(mem).await;
+        if let Some(g) = &mem.group {
+            return Ok(g.clone());
+        }
+        let arn = &self.target.target_group.arn;
+        let group = match mem.prefetched.take() {
+            Some(group) => group,
+            None => {
+                // DescribeTargetGroups and DescribeTags.
+                for _ in 0..2 {
+                    self.budgets.describe.acquire(Priority::Background).await;
+                }
+                self.groups.describe_group(arn).await?
+            }
+        };
+        if group.target_type != "ip" {
+            return Err(SyncError::UnsupportedGroup {
+                arn: arn.clone(),
+                reason: format!(
+                    "target type is {:?}; pglink keeps \"ip\" target groups in sync",
+                    group.target_type
+                ),
+            });
+        }
+        let mut group = group;
+        if !ownership::is_managed(&group.tags) {
+            self.adopt(mem, &mut group).await?;
+        }
+        mem.kept = match self.target.adopt {
+            Adopt::Replace => BTreeSet::new(),
+            Adopt::Off | Adopt::Keep => ownership::kept_targets(&group.tags),
+        };
+        mem.group = Some(group.clone());
+        mem.cidrs_read_at = Some(Instant::now());
+        Ok(group)
+    }
+
+    /// Re-reads the VPC's CIDRs every `drift_check`, so a CIDR added to the VPC is followed
+    /// without a restart. A failed read keeps the last known ones.
+    pub(super) async fn refresh_cidrs(&self, mem: &mut Memory) {
+        // Due with the drift check's read of the group, so the steady state has one moment
+        // of AWS calls per `drift_check`, not two.
+        let stale =
+            |at: Option<Instant>| at.is_none_or(|t| t.elapsed() >= self.settings.drift_check);
+        let due = stale(mem.cidrs_read_at) && stale(mem.registered.as_ref().map(|(_, at)| *at));
+        let Some(group) = mem.group.as_mut().filter(|_| due) else {
+            return;
+        };
+        let Some(vpc_id) = group.vpc_id.clone() else {
+            return;
+        };
+        mem.cidrs_read_at = Some(Instant::now());
+        match self
+            .groups
+            .vpc_cidrs(&vpc_id, self.settings.drift_check)
+            .await
+        {
+            Ok(cidrs) if cidrs != group.vpc_cidrs => {
+                info!(target_name = %self.target.name, vpc = %vpc_id, cidrs = %join(&cidrs), "the VPC's CIDRs changed");
+                group.vpc_cidrs = cidrs;
+            }
+            Ok(_) => {}
+            Err(e) => {
+                warn!(target_name = %self.target.name, vpc = %vpc_id, error = %e, "could not re-read the VPC's CIDRs; keeping the last known")
+            }
+        }
+    }
+
+    /// Tags an untagged group as pglink's when the target allows it. With `adopt = true` the
+    /// targets it holds now are recorded in the same call, so that pglink never removes
+    /// them, across restarts too; `adopt = "replace"` manages them like its own.
+    pub(super) async fn adopt(
+        &self,
+        mem: &mut Memory,
+        group: &mut GroupInfo,
+    ) -> Result<(), SyncError> {
+        let arn = group.arn.clone();
+        if !self.target.adopt.is_on() {
+            return Err(SyncError::NotOwned {
+                arn,
+                key: ownership::MANAGED_BY_KEY,
+                value: ownership::MANAGED_BY_VALUE,
+            });
+        }
+        let mut tags = ownership::ownership_tags(&self.target.name);
+        let mut kept = BTreeSet::new();
+        if self.target.adopt == Adopt::Keep {
+            self.budgets.describe.acquire(Priority::Background).await;
+            let present = self.groups.read_targets(&arn).await?;
+            kept = present
+                .iter()
+                .filter(|t| !t.state.is_draining())
+                .map(|t| t.key)
+                .collect();
+            let recorded = ownership::kept_tags(&kept).ok_or_else(|| SyncError::UnsupportedGroup {
+                arn: arn.clone(),
+                reason: format!("it holds {} targets, more than pglink can record as kept in tags; adopt it with adopt = \"replace\" or remove targets by hand first", kept.len()),
+            })?;
+            tags.extend(recorded);
+            mem.registered = Some((present, Instant::now()));
+        }
+        let kept_list = kept
+            .iter()
+            .map(ToString::to_string)
+            .collect::<Vec<_>>()
+            .join(" ");
+        if self.dry_run {
+            info!(target_name = %self.target.name, %arn, kept = %kept_list, "dry run: would adopt the target group (tag it as pglink's)");
+        } else {
+            self.groups.add_tags(&arn, &tags).await?;
+            info!(target_name = %self.target.name, %arn, kept = %kept_list, "adopted the target group: tagged it as pglink's; kept targets are left alone");
+        }
+        group.tags.extend(tags);
+        Ok(())
+    }
+
+    /// The database's endpoint, from RDS for `db_instance`/`db_cluster`, asked again every
+    /// `drift_check` so that a changed endpoint or port is followed without a restart. A
+    /// failed refresh keeps the last known endpoint: DNS goes on being followed.
+    pub(super) async fn ensure_endpoint(&self, mem: &mut Memory) -> Result<DbEndpoint, SyncError> {
+        let from_rds = !matches!(self.target.source, EndpointSource::Hostname(_));
+        let now = Instant::now();
+        if let Some((e, at)) = &mem.endpoint {
+            let due = from_rds && now.duration_since(*at) >= self.settings.drift_check;
+            if !due {
+                return Ok(e.clone());
+            }
+        }
+        let endpoint = match self.discover.endpoint(&self.target.source).await {
+            Ok(e) => e,
+            Err(err) => {
+                let Some((known, at)) = mem.endpoint.as_mut() else {
+                    return Err(err.into());
+                };
+                warn!(target_name = %self.target.name, source = %self.target.source, error = %err,
+                    "could not refresh the database endpoint from RDS; keeping the last known");
+                *at = now;
+                return Ok(known.clone());
+            }
+        };
+        self.note_endpoint(mem.endpoint.as_ref().map(|(e, _)| e), &endpoint);
+        mem.endpoint = Some((endpoint.clone(), now));
+        Ok(endpoint)
+    }
+
+    pub(super) fn note_endpoint(&self, known: Option<&DbEndpoint>, found: &DbEndpoint) {
+        let name = &self.target.name;
+        if found.port.is_some() && self.target.port.is_some() && found.port != self.target.port {
+            warn!(target_name = %name, configured = ?self.target.port, rds = ?found.port,
+                "configured port differs from the database's port; using the configured one");
+        }
+        match known {
+            None if !matches!(self.target.source, EndpointSource::Hostname(_)) => {
+                info!(target_name = %name, source = %self.target.source, hostname = %found.address, "discovered the database endpoint")
+            }
+            Some(old) if old != found => {
+                info!(target_name = %name, source = %self.target.source, hostname = %found.address,
+                    port = ?found.port, was = %old.address, "the database endpoint changed in RDS")
+            }
+            _ => {}
+        }
+    }
+}
+
+/// A group deleted under us is described afresh next pass, so the error says what is wrong.
+pub(super) fn join<T: std::fmt::Display>(items: &[T]) -> String {
+    items
+        .iter()
+        .map(ToString::to_string)
+        .collect::<Vec<_>>()
+        .join(",")
+}
