@@ -2,9 +2,12 @@
 //!
 //! Put it between the system under test and moto to see exactly which AWS
 //! Query-protocol calls were made (and their bodies), and to make chosen
-//! actions fail (throttling, slowness, dropped connections).
+//! actions fail (throttling, slowness, dropped connections). Started with
+//! [`Strict`] rules it also behaves like AWS where moto is kinder (see
+//! `strict.rs`); injected faults come first, strict rules after them.
 
 use std::collections::VecDeque;
+use std::net::IpAddr;
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::Duration;
 
@@ -12,6 +15,7 @@ use bytes::Bytes;
 use http_body_util::{BodyExt, Full};
 use hyper::body::Incoming;
 use hyper::header::{HeaderMap, HeaderValue, CONTENT_TYPE};
+use hyper::http::request::Parts;
 use hyper::service::service_fn;
 use hyper::{Request, Response, StatusCode, Uri};
 use hyper_util::client::legacy::connect::HttpConnector;
@@ -19,6 +23,8 @@ use hyper_util::client::legacy::Client;
 use hyper_util::rt::{TokioExecutor, TokioIo};
 use tokio::net::TcpListener;
 use tokio::task::JoinSet;
+
+use super::strict::{Call, Layer, Strict};
 
 /// One request as the proxy received it.
 #[derive(Clone, Debug)]
@@ -30,6 +36,9 @@ pub struct Recorded {
     pub action: Option<String>,
     /// True when an injected fault answered instead of (or delayed) upstream.
     pub faulted: bool,
+    /// What a strict rule did: the error code it answered with, or `"health"` when it
+    /// rewrote a DescribeTargetHealth answer.
+    pub strict: Option<String>,
 }
 
 /// What to do to a matching request instead of a plain forward.
@@ -53,10 +62,21 @@ struct Rule {
 struct State {
     requests: Vec<Recorded>,
     rules: VecDeque<Rule>,
+    /// Bumped by `clear_requests`, so a late note never lands on another request.
+    epoch: u64,
 }
 
 type Shared = Arc<Mutex<State>>;
 type HttpClient = Client<HttpConnector, Full<Bytes>>;
+
+/// What every connection handler needs.
+#[derive(Clone)]
+struct Ctx {
+    client: HttpClient,
+    upstream: String,
+    state: Shared,
+    strict: Arc<Layer>,
+}
 
 enum Stopper {
     /// Aborting the accept task drops its `JoinSet`, which aborts connections.
@@ -73,30 +93,42 @@ pub struct Proxy {
     /// Base URL, e.g. `http://127.0.0.1:40123`.
     pub endpoint: String,
     state: Shared,
+    strict: Arc<Layer>,
     stopper: Stopper,
 }
 
 impl Proxy {
     /// Starts the proxy on the caller's tokio runtime.
     pub async fn start(upstream: &str) -> Proxy {
-        let (std_listener, endpoint) = bind();
-        let listener = TcpListener::from_std(std_listener).expect("register proxy listener");
-        let state = Shared::default();
-        let task = tokio::spawn(serve(listener, upstream_base(upstream), state.clone()));
-        Proxy {
-            endpoint,
-            state,
-            stopper: Stopper::Task(task),
-        }
+        Self::start_strict(upstream, Strict::off()).await
     }
 
     /// Starts the proxy on its own thread and runtime, for tests whose code
     /// under test runs in another process (or that have no runtime).
     pub fn start_blocking(upstream: &str) -> Proxy {
+        Self::start_blocking_strict(upstream, Strict::off())
+    }
+
+    /// [`Proxy::start`] with AWS's rules where moto is kinder.
+    pub async fn start_strict(upstream: &str, strict: Strict) -> Proxy {
         let (std_listener, endpoint) = bind();
-        let upstream = upstream_base(upstream);
-        let state = Shared::default();
-        let thread_state = state.clone();
+        let listener = TcpListener::from_std(std_listener).expect("register proxy listener");
+        let ctx = Ctx::new(upstream, strict);
+        let (state, strict) = (ctx.state.clone(), ctx.strict.clone());
+        let task = tokio::spawn(serve(listener, ctx));
+        Proxy {
+            endpoint,
+            state,
+            strict,
+            stopper: Stopper::Task(task),
+        }
+    }
+
+    /// [`Proxy::start_blocking`] with AWS's rules where moto is kinder.
+    pub fn start_blocking_strict(upstream: &str, strict: Strict) -> Proxy {
+        let (std_listener, endpoint) = bind();
+        let ctx = Ctx::new(upstream, strict);
+        let (state, strict) = (ctx.state.clone(), ctx.strict.clone());
         let (stop_tx, stop_rx) = tokio::sync::oneshot::channel::<()>();
         let thread = std::thread::Builder::new()
             .name("test-proxy".into())
@@ -108,7 +140,7 @@ impl Proxy {
                 rt.block_on(async move {
                     let listener = TcpListener::from_std(std_listener).expect("proxy listener");
                     tokio::select! {
-                        _ = serve(listener, upstream, thread_state) => {}
+                        _ = serve(listener, ctx) => {}
                         _ = stop_rx => {}
                     }
                 });
@@ -117,8 +149,25 @@ impl Proxy {
         Proxy {
             endpoint,
             state,
+            strict,
             stopper: Stopper::Thread(Some(stop_tx), Some(thread)),
         }
+    }
+
+    /// Nothing listens at `ip` any more: with a health model, its targets turn
+    /// `unhealthy` once registration is over.
+    pub fn set_unhealthy(&self, ip: IpAddr) {
+        self.strict.mark_unhealthy(ip, true);
+    }
+
+    /// Undoes [`Proxy::set_unhealthy`].
+    pub fn set_healthy(&self, ip: IpAddr) {
+        self.strict.mark_unhealthy(ip, false);
+    }
+
+    /// ELBv2 Describe* requests the strict token bucket turned away.
+    pub fn throttled(&self) -> usize {
+        self.strict.throttled()
     }
 
     /// Every request received so far, in arrival order.
@@ -152,7 +201,9 @@ impl Proxy {
 
     /// Forgets recorded requests (faults stay).
     pub fn clear_requests(&self) {
-        self.lock().requests.clear();
+        let mut state = self.lock();
+        state.requests.clear();
+        state.epoch += 1;
     }
 
     fn lock(&self) -> MutexGuard<'_, State> {
@@ -192,22 +243,33 @@ fn upstream_base(upstream: &str) -> String {
     format!("{}://{authority}", uri.scheme_str().unwrap_or("http"))
 }
 
+impl Ctx {
+    fn new(upstream: &str, strict: Strict) -> Ctx {
+        let upstream = upstream_base(upstream);
+        // No upstream pooling: a fresh connection per request means no spurious
+        // 502 from an idle connection the upstream closed, and nothing outlives us.
+        let client: HttpClient = Client::builder(TokioExecutor::new())
+            .pool_max_idle_per_host(0)
+            .build_http();
+        Ctx {
+            client,
+            strict: Arc::new(Layer::new(&upstream, strict)),
+            upstream,
+            state: Shared::default(),
+        }
+    }
+}
+
 /// Accept loop; connections live in a `JoinSet` so they die with this task.
-async fn serve(listener: TcpListener, upstream: String, state: Shared) {
-    // No upstream pooling: a fresh connection per request means no spurious
-    // 502 from an idle connection the upstream closed, and nothing outlives us.
-    let client: HttpClient = Client::builder(TokioExecutor::new())
-        .pool_max_idle_per_host(0)
-        .build_http();
+async fn serve(listener: TcpListener, ctx: Ctx) {
     let mut conns = JoinSet::new();
     loop {
         let Ok((stream, _peer)) = listener.accept().await else {
             tokio::time::sleep(Duration::from_millis(10)).await; // e.g. EMFILE: don't spin
             continue;
         };
-        let (client, upstream, state) = (client.clone(), upstream.clone(), state.clone());
-        let service =
-            service_fn(move |req| handle(req, client.clone(), upstream.clone(), state.clone()));
+        let ctx = ctx.clone();
+        let service = service_fn(move |req| handle(req, ctx.clone()));
         conns.spawn(async move {
             let conn = hyper::server::conn::http1::Builder::new()
                 .serve_connection(TokioIo::new(stream), service);
@@ -217,43 +279,73 @@ async fn serve(listener: TcpListener, upstream: String, state: Shared) {
     }
 }
 
-/// Records the request, applies any fault, else forwards it upstream.
-/// Returning `Err` makes hyper close the connection unanswered (`Fault::Drop`).
-async fn handle(
-    req: Request<Incoming>,
-    client: HttpClient,
-    upstream: String,
-    state: Shared,
-) -> Result<Response<Full<Bytes>>, std::io::Error> {
+/// Records the request, applies any fault, then strict rules, else forwards it
+/// upstream. Returning `Err` makes hyper close the connection unanswered (`Fault::Drop`).
+async fn handle(req: Request<Incoming>, ctx: Ctx) -> Result<Response<Full<Bytes>>, std::io::Error> {
     let (parts, body) = req.into_parts();
     let body = body
         .collect()
         .await
         .map_err(std::io::Error::other)?
         .to_bytes();
-    let path_and_query = parts.uri.path_and_query().map_or("/", |p| p.as_str());
-    let text = String::from_utf8_lossy(&body).into_owned();
-    let action = query_param(&text, "Action")
-        .or_else(|| query_param(parts.uri.query().unwrap_or(""), "Action"));
-    let fault = take_fault(&state, action.as_deref());
-    lock(&state).requests.push(Recorded {
-        method: parts.method.to_string(),
-        path_and_query: path_and_query.to_string(),
-        body: text,
-        action,
-        faulted: fault.is_some(),
-    });
+    let (mut call, fault, entry) = admit(&ctx.state, &parts, &body);
     match fault {
-        Some(Fault::Status { status, code }) => return Ok(aws_error(status, &code)),
+        Some(Fault::Status { status, code }) => return Ok(aws_error(status, &code, "injected")),
         Some(Fault::Drop) => return Err(std::io::Error::other("injected drop")),
         Some(Fault::Delay(d)) => tokio::time::sleep(d).await,
         None => {}
     }
-    let uri = format!("{upstream}{path_and_query}");
+    if let Some(r) = ctx.strict.check(&mut call).await {
+        note(&ctx.state, entry, r.code);
+        return Ok(aws_error(r.status, r.code, &r.message));
+    }
+    let path_and_query = parts.uri.path_and_query().map_or("/", |p| p.as_str());
+    let uri = format!("{}{path_and_query}", ctx.upstream);
     let mut out = Request::from_parts(parts, Full::new(body));
     *out.uri_mut() = uri.parse().map_err(std::io::Error::other)?;
     strip_hop_by_hop(out.headers_mut());
-    Ok(forward(&client, out).await)
+    let resp = forward(&ctx.client, out).await;
+    match ctx.strict.after(&call, resp.status().as_u16()).await {
+        Some(xml) => {
+            note(&ctx.state, entry, "health");
+            Ok(xml_response(StatusCode::OK, xml))
+        }
+        None => Ok(resp),
+    }
+}
+
+/// Reads the request for the rules, takes the first matching fault, and records both.
+fn admit(state: &Shared, parts: &Parts, body: &Bytes) -> (Call, Option<Fault>, (u64, usize)) {
+    let text = String::from_utf8_lossy(body).into_owned();
+    let call = Call::parse(&text, parts.uri.query(), &parts.headers);
+    let fault = take_fault(state, call.action.as_deref());
+    let path_and_query = parts.uri.path_and_query().map_or("/", |p| p.as_str());
+    let request = Recorded {
+        method: parts.method.to_string(),
+        path_and_query: path_and_query.to_string(),
+        body: text,
+        action: call.action.clone(),
+        faulted: fault.is_some(),
+        strict: None,
+    };
+    (call, fault, record(state, request))
+}
+
+/// Appends a request; returns where it went, for [`note`].
+fn record(state: &Shared, request: Recorded) -> (u64, usize) {
+    let mut state = lock(state);
+    state.requests.push(request);
+    (state.epoch, state.requests.len() - 1)
+}
+
+/// Marks a recorded request as answered (or rewritten) by a strict rule.
+fn note(state: &Shared, (epoch, index): (u64, usize), what: &str) {
+    let mut state = lock(state);
+    if state.epoch == epoch {
+        if let Some(r) = state.requests.get_mut(index) {
+            r.strict = Some(what.to_string());
+        }
+    }
 }
 
 /// Sends to upstream and buffers the answer; 502 if upstream is unreachable.
@@ -292,16 +384,31 @@ fn take_fault(state: &Shared, action: Option<&str>) -> Option<Fault> {
 }
 
 /// An AWS Query-protocol error, as ELBv2/EC2-style services send it.
-fn aws_error(status: u16, code: &str) -> Response<Full<Bytes>> {
+fn aws_error(status: u16, code: &str, message: &str) -> Response<Full<Bytes>> {
     let xml = format!(
         "<ErrorResponse><Error><Type>Sender</Type><Code>{code}</Code>\
-         <Message>injected</Message></Error><RequestId>x</RequestId></ErrorResponse>"
+         <Message>{}</Message></Error><RequestId>x</RequestId></ErrorResponse>",
+        xml_escape(message)
     );
+    xml_response(
+        StatusCode::from_u16(status).expect("valid HTTP status"),
+        xml,
+    )
+}
+
+fn xml_response(status: StatusCode, xml: String) -> Response<Full<Bytes>> {
     let mut resp = Response::new(Full::new(Bytes::from(xml)));
-    *resp.status_mut() = StatusCode::from_u16(status).expect("valid HTTP status");
+    *resp.status_mut() = status;
     let ctype = HeaderValue::from_static("text/xml");
     resp.headers_mut().insert(CONTENT_TYPE, ctype);
     resp
+}
+
+/// Text made safe for an XML element.
+pub fn xml_escape(text: &str) -> String {
+    text.replace('&', "&amp;")
+        .replace('<', "&lt;")
+        .replace('>', "&gt;")
 }
 
 /// Headers that describe one hop's connection, not the message.
@@ -317,34 +424,4 @@ fn strip_hop_by_hop(headers: &mut HeaderMap) {
     ] {
         headers.remove(name);
     }
-}
-
-/// Value of `key` in an `a=b&c=d` form/query string, percent-decoded.
-pub fn query_param(form: &str, key: &str) -> Option<String> {
-    form.split('&').find_map(|pair| {
-        let (k, v) = pair.split_once('=').unwrap_or((pair, ""));
-        (percent_decode(k) == key).then(|| percent_decode(v))
-    })
-}
-
-fn percent_decode(s: &str) -> String {
-    let bytes = s.as_bytes();
-    let mut out = Vec::with_capacity(bytes.len());
-    let mut i = 0;
-    while i < bytes.len() {
-        let hex = bytes
-            .get(i + 1..i + 3)
-            .and_then(|h| std::str::from_utf8(h).ok());
-        match (bytes[i], hex.and_then(|h| u8::from_str_radix(h, 16).ok())) {
-            (b'%', Some(b)) => {
-                out.push(b);
-                i += 3;
-                continue;
-            }
-            (b'+', _) => out.push(b' '),
-            (c, _) => out.push(c),
-        }
-        i += 1;
-    }
-    String::from_utf8_lossy(&out).into_owned()
 }
