@@ -33,8 +33,9 @@
 //! from then on every address of recent answers is kept (each was registered when seen),
 //! and one is removed only after `rotation_hold` without it. At most one removal can come
 //! before rotation is seen (an address missing for `removal_delay` before the second
-//! change). A failover changes the answer once; failing back takes another failover (RDS
-//! Multi-AZ: 60-120 s), so it keeps the short delay.
+//! change). Names that cannot rotate (an RDS instance or cluster writer endpoint) skip
+//! this: two failovers in a minute there (Aurora fails over in about 30 s) must each
+//! remove the old writer.
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::fmt;
@@ -144,6 +145,9 @@ pub struct Policy {
     pub removal_delay: Duration,
     /// The same for a name seen rotating: much longer, so rotation never removes.
     pub rotation_hold: Duration,
+    /// False for names that cannot rotate (an RDS instance or writer endpoint): a quick
+    /// failback there is a failover, and the old writer must go.
+    pub detect_rotation: bool,
 }
 
 /// What one target's decisions remember between passes; carried by the caller.
@@ -175,7 +179,10 @@ impl History {
     fn observe(&self, desired: &BTreeSet<TargetKey>, policy: Policy, now: Instant) -> History {
         let changed = !self.last.is_empty() && self.last != *desired;
         let recent = |t: &Instant| now.saturating_duration_since(*t) <= ROTATION_WINDOW;
-        let rotating_until = if changed && self.last_change.as_ref().is_some_and(recent) {
+        let again = changed && self.last_change.as_ref().is_some_and(recent);
+        let rotating_until = if !policy.detect_rotation {
+            None
+        } else if again {
             Some(now + policy.rotation_hold)
         } else {
             self.rotating_until.filter(|until| now < *until)

@@ -22,6 +22,7 @@ use crate::error::AwsError;
 use crate::metrics::{Metrics, ProblemLabels, StateLabels};
 use crate::ownership;
 use crate::plan::{self, History, Observation, Plan, Policy, Registered, TargetKey, TargetState};
+use crate::rds_name;
 use crate::resolve::{DnsFailure, Family, Resolve, Resolved};
 use crate::target_state::{unhealthy_advice, unused_advice, Problem, StateWatch};
 use crate::targets::{registrable, specs, GroupInfo, TargetGroups};
@@ -314,7 +315,8 @@ impl<G: TargetGroups, R: Resolve, D: Discover> Syncer<G, R, D> {
             .filter(|t| !mem.kept.contains(&t.key) || named(t))
             .copied()
             .collect();
-        let policy = self.policy(mem.ttl_window);
+        let mut policy = self.policy(mem.ttl_window);
+        policy.detect_rotation = self.may_rotate();
         plan::decide(
             observation,
             port,
@@ -325,6 +327,16 @@ impl<G: TargetGroups, R: Resolve, D: Discover> Syncer<G, R, D> {
         )
     }
 
+    /// Whether this target's name could rotate: not an RDS instance or writer endpoint,
+    /// whether named in the config or found through RDS.
+    fn may_rotate(&self) -> bool {
+        let single = match &self.target.source {
+            EndpointSource::DbInstance(_) | EndpointSource::DbCluster(_) => true,
+            EndpointSource::Hostname(h) => rds_name::classify(h).is_single_instance(),
+        };
+        !single
+    }
+
     /// Removal waits `confirmations` answers, each counted as one TTL window (a caching
     /// resolver serves the same answer for the whole window) and at least one `interval`.
     pub fn policy(&self, ttl_window: Duration) -> Policy {
@@ -332,6 +344,7 @@ impl<G: TargetGroups, R: Resolve, D: Discover> Syncer<G, R, D> {
         Policy {
             removal_delay: window.saturating_mul(self.settings.confirmations),
             rotation_hold: self.settings.rotation_hold,
+            detect_rotation: true,
         }
     }
 

@@ -449,18 +449,14 @@ fn adopt(raw: &RawAdopt) -> Result<Adopt, String> {
     }
 }
 
-/// RDS reader (`.cluster-ro-`) and custom (`.cluster-custom-`) endpoints answer one
-/// instance at random per query
-/// (<https://docs.aws.amazon.com/AmazonRDS/latest/AuroraUserGuide/Aurora.Overview.Endpoints.html>):
-/// followed as one name, the group would only ever hold the instance last drawn.
+/// RDS reader and custom endpoints answer one instance at random per query (see
+/// [`crate::rds_name`]): followed as one name, the group would only ever hold the instance
+/// last drawn.
 fn single_instance_endpoint(host: &str) -> Result<(), String> {
-    let label = host.split('.').nth(1).unwrap_or_default();
-    let kind = if label.starts_with("cluster-ro-") {
-        "reader endpoint"
-    } else if label.starts_with("cluster-custom-") {
-        "custom endpoint"
-    } else {
-        return Ok(());
+    let kind = match crate::rds_name::classify(host) {
+        crate::rds_name::Kind::ClusterReader => "reader endpoint",
+        crate::rds_name::Kind::ClusterCustom => "custom endpoint",
+        _ => return Ok(()),
     };
     Err(format!(
         "{host:?} is an RDS cluster's {kind}, which answers one instance at random per query; \

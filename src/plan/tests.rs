@@ -5,6 +5,7 @@ const SECOND: Duration = Duration::from_secs(1);
 const POLICY: Policy = Policy {
     removal_delay: Duration::from_secs(10),
     rotation_hold: Duration::from_secs(900),
+    detect_rotation: true,
 };
 
 fn ip(s: &str) -> IpAddr {
@@ -322,6 +323,23 @@ fn a_change_through_three_members_is_rotation_before_any_removal() {
     );
     assert_eq!(removals, 0);
     assert_eq!(states.last().unwrap().len(), 3);
+}
+
+#[test]
+fn a_name_that_cannot_rotate_treats_a_quick_failback_as_a_failover() {
+    let policy = Policy {
+        detect_rotation: false,
+        ..POLICY
+    };
+    let t0 = Instant::now();
+    let (a, b) = (answer(&["10.0.1.5"]), answer(&["10.0.2.9"]));
+    let both = healthy(&["10.0.1.5", "10.0.2.9"]);
+    let h = missing(t0, &["10.0.1.5"], &[]);
+    let (_, h) = decide(&b, PORT, &both, &h, policy, t0);
+    let (_, h) = decide(&a, PORT, &both, &h, policy, t0 + SECOND * 20);
+    assert!(!h.is_rotating(t0 + SECOND * 20));
+    let (plan, _) = decide(&a, PORT, &both, &h, policy, t0 + SECOND * 30);
+    assert_eq!(plan.deregister, keys(&["10.0.2.9"]));
 }
 
 #[test]
