@@ -168,6 +168,8 @@ fn the_address_rule_knows_the_private_ranges_and_ipv6() {
         ("100.127.255.255", Some("all"), None),
         ("100.128.0.1", Some("all"), Some("InvalidTarget")),
         ("192.168.0.1", Some("us-east-1a"), Some("ValidationError")),
+        ("10.0.5.5", Some("all"), Some("ValidationError")),
+        ("2600:1f18:aa::5", Some("all"), Some("ValidationError")),
     ] {
         assert_eq!(code(ip, zone), want, "{ip} {zone:?}");
     }

@@ -289,5 +289,15 @@ pub fn ip_verdict(ip: IpAddr, vpc_cidrs: &[IpNet], zone: Option<&str>) -> Result
         );
         return Err(Rejection::new("ValidationError", message));
     }
+    if in_vpc && zone == Some("all") {
+        // The converse, as AWS answers it (reported in
+        // kubernetes-sigs/aws-load-balancer-controller#561): an address in the VPC is
+        // placed in its subnet's zone and cannot be sent to every zone.
+        let message = format!(
+            "The IP address '{ip}' is within the VPC, and cannot have its Availability \
+             Zone overridden to 'all'"
+        );
+        return Err(Rejection::new("ValidationError", message));
+    }
     Ok(())
 }

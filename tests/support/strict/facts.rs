@@ -1,12 +1,13 @@
 //! What the strict rules learn from moto, asked directly with the SDK (never through the
 //! proxy, so it costs no Describe tokens and is not recorded). A group's VPC, CIDRs and
-//! subnets and a subnet's zone are cached, since tests create them up front; which load
-//! balancers use a group, and its attributes, are read every time.
+//! subnets are cached for a second (a test may add a CIDR to the VPC while it runs) and a
+//! subnet's zone for good; which load balancers use a group, and its attributes, are read
+//! every time.
 
 use std::collections::HashMap;
 use std::net::IpAddr;
 use std::sync::{Arc, Mutex, MutexGuard};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use aws_sdk_ec2::types::Filter;
 use aws_sdk_elasticloadbalancingv2::types::{TargetDescription, TargetHealthReasonEnum};
@@ -15,6 +16,9 @@ use tokio::sync::OnceCell;
 
 use super::super::fixture::Clients;
 use super::Target;
+
+/// How long a group's VPC facts are trusted.
+const GROUP_CACHE: Duration = Duration::from_secs(1);
 
 /// A target group as the rules need it.
 pub struct Group {
@@ -46,7 +50,7 @@ pub struct Seen {
 pub struct Facts {
     upstream: String,
     clients: OnceCell<Clients>,
-    groups: Mutex<HashMap<String, Arc<Group>>>,
+    groups: Mutex<HashMap<String, (Arc<Group>, Instant)>>,
     subnet_zones: Mutex<HashMap<String, String>>,
 }
 
@@ -72,11 +76,13 @@ impl Facts {
 
     /// The group, or `None` if moto does not know it (moto then answers the call).
     pub async fn group(&self, arn: &str) -> Option<Arc<Group>> {
-        if let Some(group) = lock(&self.groups).get(arn) {
+        let fresh = |(_, at): &&(Arc<Group>, Instant)| at.elapsed() < GROUP_CACHE;
+        if let Some((group, _)) = lock(&self.groups).get(arn).filter(fresh) {
             return Some(group.clone());
         }
         let group = Arc::new(self.load_group(arn).await?);
-        lock(&self.groups).insert(arn.to_string(), group.clone());
+        let entry = (group.clone(), Instant::now());
+        lock(&self.groups).insert(arn.to_string(), entry);
         Some(group)
     }
 
