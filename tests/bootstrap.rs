@@ -1,4 +1,5 @@
-//! `pglink bootstrap` / `teardown` against moto server, through a recording proxy that
+//! `pglink bootstrap` / `teardown` against moto server, through the strict proxy (AWS's
+//! rules that moto does not enforce, such as one NLB subnet per AZ) that also records and
 //! counts mutating calls, with the database's endpoint served by a DNS server on loopback.
 
 mod support;
@@ -11,6 +12,7 @@ use support::dns::{Behaviour, TestDns};
 use support::fixture::{self, Clients};
 use support::moto::Moto;
 use support::proxy::{Fault, Proxy};
+use support::strict::Strict;
 
 const BIN: &str = env!("CARGO_BIN_EXE_pglink");
 const DBT: &str = "arn:aws:iam::346425330055:role/MTPL_Admin";
@@ -27,10 +29,21 @@ struct Db {
 }
 
 async fn database() -> Db {
+    database_in(&[]).await
+}
+
+/// As [`database`], with more subnets (CIDR, AZ) in the DB subnet group.
+async fn database_in(extra_subnets: &[(&str, &str)]) -> Db {
     let moto = Moto::start();
-    let proxy = Proxy::start_blocking(&moto.endpoint);
+    let proxy = Proxy::start_blocking_strict(&moto.endpoint, Strict::aws());
     let c = Clients::new(&moto.endpoint).await;
-    let net = fixture::network(&c.ec2, "10.0.0.0/16").await;
+    let mut net = fixture::network(&c.ec2, "10.0.0.0/16").await;
+    for (cidr, az) in extra_subnets {
+        let subnet = c.ec2.create_subnet().vpc_id(&net.vpc_id).cidr_block(*cidr);
+        let out = subnet.availability_zone(*az).send().await.expect("CreateSubnet");
+        let id = out.subnet().and_then(|s| s.subnet_id()).expect("subnet id");
+        net.subnet_ids.push(id.to_string());
+    }
     let db_sg = fixture::db_placement(&c, &net).await;
     let address = fixture::rds_instance(&c, "analytics", &db_sg, true, false).await;
     let dns = TestDns::start();
@@ -285,6 +298,49 @@ async fn dry_run_then_build_then_a_second_run_changes_nothing() {
         .as_str()
         .unwrap()
         .contains("Postgres Interface-type"));
+}
+
+/// A DB subnet group with two subnets in one AZ (common): AWS takes one subnet per AZ for
+/// an NLB, so bootstrap uses one per AZ, names the other, and a second run changes
+/// nothing. Explicit subnet_ids with two in one AZ are refused before any change.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn two_subnets_in_one_az_give_the_nlb_one_subnet_per_az() {
+    let db = database_in(&[("10.0.3.0/24", "us-east-1a")]).await;
+    let config = db.config(INSTANCE);
+    let out = db.run(&config, &["bootstrap"]);
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out));
+    let stdout = String::from_utf8_lossy(&out.stdout).to_string();
+    let (a, a2) = (&db.subnets[0], &db.subnets[2]);
+    let skipped = if a < a2 { a2 } else { a };
+    assert!(
+        stdout.contains(&format!("not used from the DB subnet group: {skipped}")),
+        "{stdout}"
+    );
+    let lbs = db.c.elb.describe_load_balancers().send().await.unwrap();
+    let zones: Vec<&str> = lbs.load_balancers()[0]
+        .availability_zones()
+        .iter()
+        .filter_map(|z| z.zone_name())
+        .collect();
+    assert_eq!(zones.len(), 2, "{zones:?}");
+    assert!(zones.contains(&"us-east-1a") && zones.contains(&"us-east-1b"));
+
+    let before = db.mutating_calls().len();
+    let out = db.run(&config, &["bootstrap"]);
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out));
+    assert_eq!(db.mutating_calls().len(), before, "the second run changed something");
+
+    let both_a = format!(
+        "{INSTANCE}\nsubnet_ids = [\"{a}\", \"{a2}\", \"{}\"]",
+        db.subnets[1]
+    );
+    let out = db.run(&db.config(&both_a), &["bootstrap", "--dry-run"]);
+    assert_eq!(out.status.code(), Some(2), "{}", text(&out));
+    let err = String::from_utf8_lossy(&out.stderr).to_string();
+    assert!(
+        err.contains("bootstrap.subnet_ids") && err.contains("both in us-east-1a"),
+        "{err}"
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
