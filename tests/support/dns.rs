@@ -2,7 +2,8 @@
 //!
 //! It runs on its own std thread so it answers whatever runtime the caller
 //! uses (multi-thread, current-thread, or paused time). Records can be changed
-//! while a test runs, which is how failover is simulated.
+//! while a test runs, which is how failover is simulated. It answers every query afresh;
+//! [`Unbound`](super::unbound::Unbound) in front of it caches as the VPC resolver does.
 
 use std::collections::HashMap;
 use std::net::{IpAddr, SocketAddr, UdpSocket};
@@ -14,6 +15,7 @@ use std::time::Duration;
 use hickory_proto::op::{Edns, Message, MessageType, OpCode, Query, ResponseCode};
 use hickory_proto::rr::rdata::{A, AAAA, CNAME, SOA};
 use hickory_proto::rr::{Name, RData, Record, RecordType};
+use rand::seq::IndexedRandom;
 
 /// Longest CNAME chain followed before answering SERVFAIL (loop guard).
 const MAX_CHAIN: usize = 8;
@@ -29,6 +31,10 @@ pub enum Behaviour {
     /// The final rcode is the target's (e.g. NXDOMAIN for an unknown target);
     /// a `Drop` target means no answer at all.
     Cname { target: String, ttl: u32 },
+    /// CNAME to one of `targets`, picked at random per query, as an Aurora reader or
+    /// custom endpoint answers; then followed like `Cname`. The instances' own names
+    /// are set on this server like any other.
+    RoundRobin { targets: Vec<String>, ttl: u32 },
     /// NXDOMAIN with an SOA in the authority section (negative TTL 1).
     NxDomain,
     /// SERVFAIL.
@@ -203,6 +209,16 @@ fn answer(query: &Query, names: &HashMap<String, Behaviour>, resp: &mut Message)
     let mut owner = query.name().clone();
     for _ in 0..=MAX_CHAIN {
         let behaviour = names.get(&key(&owner.to_ascii()));
+        if let Some((target, ttl)) = behaviour.and_then(alias) {
+            let target = fqdn(target);
+            let rdata = RData::CNAME(CNAME(target.clone()));
+            resp.add_answer(Record::from_rdata(owner.clone(), ttl, rdata));
+            if qtype == RecordType::CNAME {
+                return true;
+            }
+            owner = target;
+            continue;
+        }
         let rcode = match behaviour {
             None | Some(Behaviour::NxDomain) => ResponseCode::NXDomain,
             Some(Behaviour::ServFail) => ResponseCode::ServFail,
@@ -213,16 +229,8 @@ fn answer(query: &Query, names: &HashMap<String, Behaviour>, resp: &mut Message)
                 resp.add_answers(address_records(&owner, ips, *ttl, qtype));
                 ResponseCode::NoError
             }
-            Some(Behaviour::Cname { target, ttl }) => {
-                let target = fqdn(target);
-                let rdata = RData::CNAME(CNAME(target.clone()));
-                resp.add_answer(Record::from_rdata(owner.clone(), *ttl, rdata));
-                if qtype == RecordType::CNAME {
-                    return true;
-                }
-                owner = target;
-                continue;
-            }
+            // Only a `RoundRobin` with no targets gets here: nothing to point at.
+            Some(Behaviour::Cname { .. } | Behaviour::RoundRobin { .. }) => ResponseCode::ServFail,
         };
         resp.metadata.response_code = rcode;
         if resp.answers.is_empty()
@@ -234,6 +242,17 @@ fn answer(query: &Query, names: &HashMap<String, Behaviour>, resp: &mut Message)
     }
     resp.metadata.response_code = ResponseCode::ServFail;
     true
+}
+
+/// The name `behaviour` is an alias for in this answer, with the CNAME's TTL.
+fn alias(behaviour: &Behaviour) -> Option<(&str, u32)> {
+    match behaviour {
+        Behaviour::Cname { target, ttl } => Some((target, *ttl)),
+        Behaviour::RoundRobin { targets, ttl } => {
+            targets.choose(&mut rand::rng()).map(|t| (t.as_str(), *ttl))
+        }
+        _ => None,
+    }
 }
 
 fn address_records(owner: &Name, ips: &[IpAddr], ttl: u32, qtype: RecordType) -> Vec<Record> {
