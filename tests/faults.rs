@@ -1,4 +1,5 @@
-//! Faults on every side, all on loopback: AWS throttling, 5xx, slow answers and dropped
+//! Faults on every side, all on loopback, in the strict world where it matters (AWS's rules
+//! and a caching resolver; see `World::strict`): AWS throttling, 5xx, slow answers and dropped
 //! connections (through the fault-injecting proxy), a target group lost from under the
 //! daemon and the emulator restarted with all state lost, a nameserver out for a minute,
 //! `kill -9` between register and deregister, and two daemons on the same targets. The
@@ -16,7 +17,7 @@ use support::world::{point, World};
 
 const BIN: &str = env!("CARGO_BIN_EXE_pglink");
 const HOST: &str = "faults.c9akciq32.us-east-1.rds.amazonaws.com";
-const LIMIT: Duration = Duration::from_secs(30);
+const LIMIT: Duration = Duration::from_secs(45);
 
 fn throttled() -> Fault {
     Fault::Status {
@@ -34,10 +35,10 @@ fn unavailable() -> Fault {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn aws_faults_delay_a_failover_but_never_break_it() {
-    let w = World::new(true).await;
+    let w = World::strict().await;
     let proxy = w.proxy.as_ref().unwrap();
     let arn = w.group("pglink-faults", true).await;
-    point(&w.dns, HOST, "10.0.1.10");
+    w.point(HOST, "10.0.1.10");
     let watch = w.watch(&arn);
     let mut daemon = w.daemon(BIN, &[TargetEntry::endpoint("faults", HOST, &arn)]);
     watch.wait_for(&set(&["10.0.1.10:5432"]), LIMIT).await;
@@ -60,7 +61,7 @@ async fn aws_faults_delay_a_failover_but_never_break_it() {
         let next = format!("10.0.{}.20", i + 2);
         // Enough failures to outlast the SDK's own three attempts for a few passes.
         proxy.inject(action, fault.clone(), Some(7));
-        point(&w.dns, HOST, &next);
+        w.point(HOST, &next);
         watch
             .wait_for(&set(&[&format!("{next}:5432")]), LIMIT)
             .await;
@@ -194,17 +195,17 @@ fn failed_passes(logs: &str) -> usize {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn kill_9_between_register_and_deregister_then_restart_converges() {
-    let w = World::new(false).await;
+    let w = World::strict().await;
     let arn = w.group("pglink-kill", true).await;
-    point(&w.dns, HOST, "10.0.1.10");
+    w.point(HOST, "10.0.1.10");
     let watch = w.watch(&arn);
-    // Many confirmations: a wide window between the register and the deregister.
+    // Four 5 s TTL windows: a 20 s window between the register and the deregister.
     let config = w
         .config(&[TargetEntry::endpoint("kill", HOST, &arn)])
-        .replace("confirmations = 2", "confirmations = 10");
+        .replace("confirmations = 2", "confirmations = 4");
     let mut daemon = w.daemon_with(BIN, "kill.toml", &config);
     watch.wait_for(&set(&["10.0.1.10:5432"]), LIMIT).await;
-    point(&w.dns, HOST, "10.0.2.20");
+    w.point(HOST, "10.0.2.20");
     watch
         .wait_for(&set(&["10.0.1.10:5432", "10.0.2.20:5432"]), LIMIT)
         .await;
@@ -222,16 +223,16 @@ async fn kill_9_between_register_and_deregister_then_restart_converges() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn two_daemons_on_the_same_target_agree() {
-    let w = World::new(false).await;
+    let w = World::strict().await;
     let arn = w.group("pglink-twins", true).await;
-    point(&w.dns, HOST, "10.0.1.10");
+    w.point(HOST, "10.0.1.10");
     let watch = w.watch(&arn);
     let config = w.config(&[TargetEntry::endpoint("twins", HOST, &arn)]);
     let _a = w.daemon_with(BIN, "a.toml", &config);
     let _b = w.daemon_with(BIN, "b.toml", &config);
     watch.wait_for(&set(&["10.0.1.10:5432"]), LIMIT).await;
     for next in ["10.0.2.20", "10.0.3.30"] {
-        point(&w.dns, HOST, next);
+        w.point(HOST, next);
         watch
             .wait_for(&set(&[&format!("{next}:5432")]), LIMIT)
             .await;
