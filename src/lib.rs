@@ -25,7 +25,6 @@ pub mod notify;
 pub mod ownership;
 pub mod plan;
 pub mod prefetch;
-pub mod rds_name;
 pub mod resolve;
 pub mod scheduler;
 pub mod server;

@@ -16,13 +16,13 @@ use tokio::time::Instant;
 use tracing::{info, warn};
 
 use crate::budget::{Budget, Priority};
+use crate::config::rds_name;
 use crate::config::{Adopt, EndpointSource, SyncSettings, Target};
 use crate::discover::{DbEndpoint, Discover};
 use crate::error::AwsError;
 use crate::metrics::{Metrics, ProblemLabels, StateLabels};
 use crate::ownership;
 use crate::plan::{self, History, Observation, Plan, Policy, Registered, TargetKey, TargetState};
-use crate::rds_name;
 use crate::resolve::{DnsFailure, Family, Resolve, Resolved};
 use crate::target_state::{unhealthy_advice, unused_advice, Problem, StateWatch};
 use crate::targets::{registrable, specs, GroupInfo, TargetGroups};

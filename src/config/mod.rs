@@ -6,6 +6,7 @@
 //! the key and what was expected.
 
 mod raw;
+pub mod rds_name;
 mod validate;
 mod values;
 

@@ -450,12 +450,12 @@ fn adopt(raw: &RawAdopt) -> Result<Adopt, String> {
 }
 
 /// RDS reader and custom endpoints answer one instance at random per query (see
-/// [`crate::rds_name`]): followed as one name, the group would only ever hold the instance
+/// [`super::rds_name`]): followed as one name, the group would only ever hold the instance
 /// last drawn.
 fn single_instance_endpoint(host: &str) -> Result<(), String> {
-    let kind = match crate::rds_name::classify(host) {
-        crate::rds_name::Kind::ClusterReader => "reader endpoint",
-        crate::rds_name::Kind::ClusterCustom => "custom endpoint",
+    let kind = match super::rds_name::classify(host) {
+        super::rds_name::Kind::ClusterReader => "reader endpoint",
+        super::rds_name::Kind::ClusterCustom => "custom endpoint",
         _ => return Ok(()),
     };
     Err(format!(
