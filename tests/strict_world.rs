@@ -142,6 +142,59 @@ async fn an_unused_target_is_reported_with_its_zone() {
         line.contains("10.0.2.40") && line.contains("us-east-1b, where the NLB is not enabled"),
         "{line}"
     );
+    // `plan` says it too.
+    let config = w.dir.path().join("pglink.toml");
+    let out = fixture::pglink(BIN, &["plan", "-c", config.to_str().unwrap()])
+        .output()
+        .unwrap();
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        stdout.contains("problem:     10.0.2.40:5432 unused: it is in us-east-1b"),
+        "{stdout}"
+    );
+}
+
+/// A target whose health checks keep failing (the database's security group does not
+/// admit the NLB) is reported once past the grace, naming the database's security group.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_target_that_stays_unhealthy_is_reported_with_the_security_group() {
+    let w = World::strict().await;
+    let arn = w.group("pglink-sick", true).await;
+    let net = fixture::Network {
+        vpc_id: w.vpc_id.clone(),
+        subnet_ids: w.subnet_ids.clone(),
+    };
+    let sg = fixture::db_placement(&w.clients, &net).await;
+    let address = fixture::rds_instance(&w.clients, "sick", &sg, true, false).await;
+    w.point(&address, "10.0.1.60");
+    w.proxy().set_unhealthy("10.0.1.60".parse().unwrap());
+    let entry = TargetEntry {
+        name: "sick".into(),
+        source: "db_instance = \"sick\"".into(),
+        arn,
+        extra: String::new(),
+    };
+    let daemon = w.daemon(BIN, &[entry]);
+    let started = Instant::now();
+    fixture::eventually(
+        Duration::from_secs(100),
+        "the unhealthy target reported",
+        || daemon.logs().contains("a registered target cannot serve"),
+    )
+    .await;
+    let logs = daemon.logs();
+    let line = logs
+        .lines()
+        .find(|l| l.contains("cannot serve"))
+        .unwrap_or_default();
+    assert!(
+        line.contains("unhealthy") && line.contains(&sg) && line.contains("TCP 5432"),
+        "{line}"
+    );
+    assert!(
+        started.elapsed() >= Duration::from_secs(60),
+        "reported before the grace"
+    );
 }
 
 /// A public address in the answer (a publicly accessible database resolved outside its
