@@ -32,20 +32,13 @@ fn point(dns: &TestDns, addr: &str, ttl: u32) {
     dns.set(HOST, Behaviour::Addresses { ips: vec![ip], ttl });
 }
 
-fn arg(n: usize, default: u64) -> u64 {
-    std::env::args()
-        .nth(n)
-        .and_then(|a| a.parse().ok())
-        .unwrap_or(default)
-}
-
 #[tokio::main]
 async fn main() {
     for (k, v) in fixture::AWS_ENV {
         std::env::set_var(k, v);
     }
-    let failovers = arg(1, 20) as usize;
-    let steady = Duration::from_secs(arg(2, 130));
+    let failovers = support::arg(1, 20);
+    let steady = Duration::from_secs(support::arg(2, 130));
     let cached = std::env::args().nth(3).as_deref() == Some("cached");
     let ttl = if cached { 5 } else { 1 };
     let moto = Moto::start();

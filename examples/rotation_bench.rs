@@ -22,21 +22,14 @@ use tokio_util::sync::CancellationToken;
 
 const HOST: &str = "replicas.db.test";
 
-fn arg(n: usize, default: u64) -> u64 {
-    std::env::args()
-        .nth(n)
-        .and_then(|a| a.parse().ok())
-        .unwrap_or(default)
-}
-
 #[tokio::main]
 async fn main() {
     for (k, v) in fixture::AWS_ENV {
         std::env::set_var(k, v);
     }
-    let minutes = arg(1, 10);
-    let members = arg(2, 3) as u8;
-    let ttl = arg(3, 5) as u32;
+    let minutes = support::arg(1, 10);
+    let members = support::arg(2, 3);
+    let ttl = support::arg(3, 5);
     let moto = Moto::start();
     let proxy = Proxy::start(&moto.endpoint).await;
     let dns = TestDns::start();

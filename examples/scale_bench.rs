@@ -27,13 +27,6 @@ use support::proxy::Proxy;
 
 const ROUND_LIMIT: Duration = Duration::from_secs(600);
 
-fn arg<T: std::str::FromStr>(n: usize, default: T) -> T {
-    std::env::args()
-        .nth(n)
-        .and_then(|a| a.parse().ok())
-        .unwrap_or(default)
-}
-
 fn address(target: usize, generation: usize) -> String {
     format!(
         "10.{}.{}.{}",
@@ -160,10 +153,10 @@ async fn main() {
     for (k, v) in fixture::AWS_ENV {
         std::env::set_var(k, v);
     }
-    let n: usize = arg(1, 100);
-    let failovers: usize = arg(2, 50);
-    let describe: f64 = arg(3, 2.0);
-    let steady = Duration::from_secs(arg(4, 30));
+    let n: usize = support::arg(1, 100);
+    let failovers: usize = support::arg(2, 50);
+    let describe: f64 = support::arg(3, 2.0);
+    let steady = Duration::from_secs(support::arg(4, 30));
     let bin = pglink_binary();
     let moto = Moto::start();
     let proxy = Proxy::start_blocking(&moto.endpoint);

@@ -2,6 +2,8 @@
 
 use std::future::Future;
 
+use aws_sdk_rds::types::VpcSecurityGroupMembership;
+
 use crate::aws::{Observe, RegionClients};
 use crate::config::EndpointSource;
 use crate::error::AwsError;
@@ -49,13 +51,7 @@ impl RdsDiscovery {
             Some((address, port)) => Ok(DbEndpoint {
                 address: address.to_string(),
                 port: port.and_then(|p| u16::try_from(p).ok()),
-                security_groups: db
-                    .map(|d| d.vpc_security_groups())
-                    .unwrap_or_default()
-                    .iter()
-                    .filter_map(|g| g.vpc_security_group_id())
-                    .map(str::to_string)
-                    .collect(),
+                security_groups: group_ids(db.map(|d| d.vpc_security_groups())),
             }),
             None => Err(no_endpoint("DescribeDBInstances", id)),
         }
@@ -77,17 +73,20 @@ impl RdsDiscovery {
                 port: cluster
                     .and_then(|c| c.port())
                     .and_then(|p| u16::try_from(p).ok()),
-                security_groups: cluster
-                    .map(|c| c.vpc_security_groups())
-                    .unwrap_or_default()
-                    .iter()
-                    .filter_map(|g| g.vpc_security_group_id())
-                    .map(str::to_string)
-                    .collect(),
+                security_groups: group_ids(cluster.map(|c| c.vpc_security_groups())),
             }),
             None => Err(no_endpoint("DescribeDBClusters", id)),
         }
     }
+}
+
+fn group_ids(groups: Option<&[VpcSecurityGroupMembership]>) -> Vec<String> {
+    groups
+        .unwrap_or_default()
+        .iter()
+        .filter_map(|g| g.vpc_security_group_id())
+        .map(str::to_string)
+        .collect()
 }
 
 /// A database that exists but has no endpoint yet (still creating): retried later.

@@ -8,7 +8,7 @@ use std::net::IpAddr;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use aws_sdk_elasticloadbalancingv2::types::{Tag, TargetDescription};
+use aws_sdk_elasticloadbalancingv2::types::{Tag, TargetDescription, TargetGroup};
 use ipnet::IpNet;
 
 use crate::aws::{Observe, RegionClients};
@@ -188,6 +188,26 @@ impl ElbTargetGroups {
         Ok(cidrs)
     }
 
+    async fn target_group(&self, arn: &str) -> Result<TargetGroup, AwsError> {
+        let out = self
+            .clients
+            .elb
+            .describe_target_groups()
+            .target_group_arns(arn)
+            .send()
+            .await
+            .pipe_observe(&self.clients, "DescribeTargetGroups", arn)?;
+        out.target_groups()
+            .first()
+            .cloned()
+            .ok_or_else(|| AwsError::NotFound {
+                op: "DescribeTargetGroups",
+                what: arn.to_string(),
+                code: "TargetGroupNotFound".into(),
+                message: "no such target group".into(),
+            })
+    }
+
     /// The AZ of the VPC subnet whose CIDR holds `ip`.
     async fn subnet_zone(&self, vpc_id: &str, ip: IpAddr) -> Result<Option<String>, AwsError> {
         let filter = aws_sdk_ec2::types::Filter::builder()
@@ -257,28 +277,12 @@ fn descriptions(targets: &[TargetSpec]) -> Vec<TargetDescription> {
 
 impl TargetGroups for ElbTargetGroups {
     async fn describe_group(&self, arn: &str) -> Result<GroupInfo, AwsError> {
-        let out = self
-            .clients
-            .elb
-            .describe_target_groups()
-            .target_group_arns(arn)
-            .send()
-            .await
-            .pipe_observe(&self.clients, "DescribeTargetGroups", arn)?;
-        let group = out
-            .target_groups()
-            .first()
-            .ok_or_else(|| AwsError::NotFound {
-                op: "DescribeTargetGroups",
-                what: arn.to_string(),
-                code: "TargetGroupNotFound".into(),
-                message: "no such target group".into(),
-            })?;
+        let group = self.target_group(arn).await?;
         let vpc_cidrs = match group.vpc_id() {
             Some(id) => self.read_vpc_cidrs(id).await?,
             None => Vec::new(),
         };
-        Ok(group_info(arn, group, vpc_cidrs, self.tags(arn).await?))
+        Ok(group_info(arn, &group, vpc_cidrs, self.tags(arn).await?))
     }
 
     async fn read_targets(&self, arn: &str) -> Result<Vec<Registered>, AwsError> {
@@ -340,20 +344,7 @@ impl TargetGroups for ElbTargetGroups {
 
     async fn placement_of(&self, group: &GroupInfo, ip: IpAddr) -> Result<Placement, AwsError> {
         let arn = group.arn.as_str();
-        let out = self
-            .clients
-            .elb
-            .describe_target_groups()
-            .target_group_arns(arn)
-            .send()
-            .await
-            .pipe_observe(&self.clients, "DescribeTargetGroups", arn)?;
-        let lbs: Vec<String> = out
-            .target_groups()
-            .iter()
-            .flat_map(|g| g.load_balancer_arns())
-            .cloned()
-            .collect();
+        let lbs = self.target_group(arn).await?.load_balancer_arns().to_vec();
         let mut placement = Placement {
             has_load_balancer: !lbs.is_empty(),
             ..Placement::default()

@@ -40,7 +40,11 @@ async fn database_in(extra_subnets: &[(&str, &str)]) -> Db {
     let mut net = fixture::network(&c.ec2, "10.0.0.0/16").await;
     for (cidr, az) in extra_subnets {
         let subnet = c.ec2.create_subnet().vpc_id(&net.vpc_id).cidr_block(*cidr);
-        let out = subnet.availability_zone(*az).send().await.expect("CreateSubnet");
+        let out = subnet
+            .availability_zone(*az)
+            .send()
+            .await
+            .expect("CreateSubnet");
         let id = out.subnet().and_then(|s| s.subnet_id()).expect("subnet id");
         net.subnet_ids.push(id.to_string());
     }
@@ -328,7 +332,11 @@ async fn two_subnets_in_one_az_give_the_nlb_one_subnet_per_az() {
     let before = db.mutating_calls().len();
     let out = db.run(&config, &["bootstrap"]);
     assert_eq!(out.status.code(), Some(0), "{}", text(&out));
-    assert_eq!(db.mutating_calls().len(), before, "the second run changed something");
+    assert_eq!(
+        db.mutating_calls().len(),
+        before,
+        "the second run changed something"
+    );
 
     let both_a = format!(
         "{INSTANCE}\nsubnet_ids = [\"{a}\", \"{a2}\", \"{}\"]",

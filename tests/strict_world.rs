@@ -8,7 +8,7 @@ mod support;
 use std::time::{Duration, Instant};
 
 use support::dns::Behaviour;
-use support::fixture::{self, set, Daemon, TargetEntry};
+use support::fixture::{self, set, Daemon, TargetEntry, Watcher};
 use support::strict::kit;
 use support::world::{instance_name, World};
 
@@ -23,6 +23,29 @@ fn config(w: &World, interval: &str, drift: &str, targets: &[TargetEntry]) -> St
         "drift_check = \"10s\"",
         &format!("drift_check = \"{drift}\""),
     )
+}
+
+/// `HOST` at 10.0.1.10, one target on a new owned group, the daemon at `interval` and
+/// `drift`, and the group holding 10.0.1.10; returns the group's ARN, its watcher and the
+/// daemon.
+async fn one_target(
+    w: &World,
+    name: &str,
+    interval: &str,
+    drift: &str,
+) -> (String, Watcher, Daemon) {
+    let arn = w.group(&format!("pglink-{name}"), true).await;
+    w.point(HOST, "10.0.1.10");
+    let watch = w.watch(&arn);
+    let text = config(
+        w,
+        interval,
+        drift,
+        &[TargetEntry::endpoint(name, HOST, &arn)],
+    );
+    let daemon = w.daemon_with(BIN, &format!("{name}.toml"), &text);
+    watch.wait_for(&set(&["10.0.1.10:5432"]), LIMIT).await;
+    (arn, watch, daemon)
 }
 
 /// The targets pglink asked to deregister, in order, from the requests the proxy saw.
@@ -53,17 +76,7 @@ fn form_value(body: &str, key: &str) -> Option<String> {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_writer_failover_through_the_cache_is_followed_in_seconds() {
     let w = World::strict().await;
-    let arn = w.group("pglink-writer", true).await;
-    w.point(HOST, "10.0.1.10");
-    let watch = w.watch(&arn);
-    let text = config(
-        &w,
-        "1s",
-        "60s",
-        &[TargetEntry::endpoint("writer", HOST, &arn)],
-    );
-    let _daemon = w.daemon_with(BIN, "writer.toml", &text);
-    watch.wait_for(&set(&["10.0.1.10:5432"]), LIMIT).await;
+    let (_, watch, _daemon) = one_target(&w, "writer", "1s", "60s").await;
 
     let changed = Instant::now();
     w.point(HOST, "10.0.2.20");
@@ -229,17 +242,7 @@ async fn a_public_answer_changes_nothing_and_is_named() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_vpc_cidr_added_after_start_is_followed() {
     let w = World::strict().await;
-    let arn = w.group("pglink-cidr", true).await;
-    w.point(HOST, "10.0.1.10");
-    let watch = w.watch(&arn);
-    let text = config(
-        &w,
-        "200ms",
-        "2s",
-        &[TargetEntry::endpoint("cidr", HOST, &arn)],
-    );
-    let _daemon = w.daemon_with(BIN, "cidr.toml", &text);
-    watch.wait_for(&set(&["10.0.1.10:5432"]), LIMIT).await;
+    let (_, watch, _daemon) = one_target(&w, "cidr", "200ms", "2s").await;
 
     let ec2 = &w.clients.ec2;
     let vpc = ec2.associate_vpc_cidr_block().vpc_id(&w.vpc_id);

@@ -22,6 +22,14 @@ pub fn free_port() -> u16 {
     listener.local_addr().expect("local addr").port()
 }
 
+/// The `n`th command-line argument parsed, or `default` (for the examples' harnesses).
+pub fn arg<T: std::str::FromStr>(n: usize, default: T) -> T {
+    std::env::args()
+        .nth(n)
+        .and_then(|a| a.parse().ok())
+        .unwrap_or(default)
+}
+
 /// The Cargo profile this binary (and the `pglink` beside it) was built with, for reports.
 pub fn build_profile() -> &'static str {
     if cfg!(debug_assertions) {
