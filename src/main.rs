@@ -57,7 +57,7 @@ enum Command {
         dry_run: bool,
     },
     /// Show, per target, the resolved addresses, the registered targets and the changes a
-    /// sync would make. Changes nothing.
+    /// sync would make. Changes nothing; exits 1 when a target could not be read.
     Plan {
         #[command(flatten)]
         config: ConfigArg,

@@ -146,8 +146,11 @@ async fn plan_shows_the_changes_and_makes_none() {
         "plan changed the group"
     );
 
+    // A target that could not be read: the error is in the output, and the exit code is 1,
+    // so that a script can trust exit 0.
     s.dns.set(HOST, Behaviour::NxDomain);
     let out = pglink(&["plan", "-c", &s.config, "--output", "json"]);
+    assert_eq!(out.status.code(), Some(1), "{}", text(&out));
     let doc: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
     assert!(
         doc["targets"][0]["error"]

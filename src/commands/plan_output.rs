@@ -1,5 +1,6 @@
 //! `pglink plan`: per target, what DNS says, what the group holds, and what a sync would
-//! change. Read-only: it runs one dry-run pass per target.
+//! change. Read-only: it runs one dry-run pass per target. Exits 1 when a target could not be
+//! read (the error is in the output).
 
 use std::fmt::Write as _;
 use std::path::PathBuf;
@@ -66,7 +67,12 @@ pub fn plan(path: Option<PathBuf>, log_format: Option<LogFormat>, json: bool) ->
         } else {
             print!("{}", render(&views));
         }
-        Exit::Ok
+        // Exit 0 means every target was read: a script can trust it.
+        if views.iter().any(|v| v.error.is_some()) {
+            Exit::Failed
+        } else {
+            Exit::Ok
+        }
     })
 }
 
