@@ -315,8 +315,7 @@ impl<G: TargetGroups, R: Resolve, D: Discover> Syncer<G, R, D> {
             .filter(|t| !mem.kept.contains(&t.key) || named(t))
             .copied()
             .collect();
-        let mut policy = self.policy(mem.ttl_window);
-        policy.detect_rotation = self.may_rotate();
+        let policy = self.policy(mem.ttl_window);
         plan::decide(
             observation,
             port,
@@ -344,7 +343,7 @@ impl<G: TargetGroups, R: Resolve, D: Discover> Syncer<G, R, D> {
         Policy {
             removal_delay: window.saturating_mul(self.settings.confirmations),
             rotation_hold: self.settings.rotation_hold,
-            detect_rotation: true,
+            detect_rotation: self.may_rotate(),
         }
     }
 

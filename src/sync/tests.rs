@@ -542,3 +542,31 @@ async fn targets_that_cannot_serve_are_counted_and_looked_into_once() {
         .encode()
         .contains("pglink_target_states{target=\"t\",state=\"unhealthy\"} 1"));
 }
+
+#[test]
+fn only_names_that_can_rotate_are_watched_for_rotation() {
+    let mut s = standard(&["10.0.1.5"]);
+    let window = Duration::from_secs(5);
+    assert!(
+        s.policy(window).detect_rotation,
+        "db.test could be anything"
+    );
+    for source in [
+        EndpointSource::Hostname("a.c9akciq32.us-east-1.rds.amazonaws.com".into()),
+        EndpointSource::Hostname("o.cluster-c9akciq32.us-east-1.rds.amazonaws.com".into()),
+        EndpointSource::DbInstance("a".into()),
+        EndpointSource::DbCluster("o".into()),
+    ] {
+        s.target.source = source.clone();
+        assert!(!s.policy(window).detect_rotation, "{source}");
+    }
+    s.target.source =
+        EndpointSource::Hostname("p.proxy-c9akciq32.us-east-1.rds.amazonaws.com".into());
+    assert!(s.policy(window).detect_rotation);
+    assert_eq!(s.policy(window).removal_delay, Duration::from_secs(10));
+    assert_eq!(
+        s.policy(Duration::from_secs(3600)).removal_delay,
+        Duration::from_secs(120),
+        "a long TTL counts for at most a minute"
+    );
+}
