@@ -182,7 +182,7 @@ fn log_outcome(outcome: &Result<PassReport, SyncError>, failures: u32) {
     match outcome {
         Ok(r) if r.plan.has_changes() || !r.plan.held.is_empty() => {
             for (key, hold) in &r.plan.held {
-                info!(ip = %key.ip, port = key.port, hold = ?hold, "keeping a target no longer in DNS");
+                info!(ip = %key.ip, port = key.port, hold = %hold, "keeping a target no longer in DNS");
             }
         }
         Ok(r) => debug!(addresses = ?r.resolved.addresses, read_group = r.read_group, "in sync"),
