@@ -48,6 +48,17 @@ async fn one_target(
     (arn, watch, daemon)
 }
 
+/// Waits for the daemon's report that a registered target cannot serve; returns its line.
+async fn cannot_serve(daemon: &Daemon, limit: Duration) -> String {
+    const REPORT: &str = "a registered target cannot serve";
+    fixture::eventually(limit, REPORT, || daemon.logs().contains(REPORT)).await;
+    let logs = daemon.logs();
+    logs.lines()
+        .find(|l| l.contains(REPORT))
+        .unwrap_or_default()
+        .to_string()
+}
+
 /// The targets pglink asked to deregister, in order, from the requests the proxy saw.
 fn deregistered(w: &World) -> Vec<String> {
     w.proxy()
@@ -142,15 +153,7 @@ async fn an_unused_target_is_reported_with_its_zone() {
     w.nlb_for(&arn, "pglink-onezone", &[&w.subnet_ids[0]]).await;
     w.point(HOST, "10.0.2.40");
     let daemon = w.daemon(BIN, &[TargetEntry::endpoint("onezone", HOST, &arn)]);
-    fixture::eventually(LIMIT, "the unused target reported", || {
-        daemon.logs().contains("a registered target cannot serve")
-    })
-    .await;
-    let logs = daemon.logs();
-    let line = logs
-        .lines()
-        .find(|l| l.contains("cannot serve"))
-        .unwrap_or_default();
+    let line = cannot_serve(&daemon, LIMIT).await;
     assert!(
         line.contains("10.0.2.40") && line.contains("us-east-1b, where the NLB is not enabled"),
         "{line}"
@@ -189,17 +192,7 @@ async fn a_target_that_stays_unhealthy_is_reported_with_the_security_group() {
     };
     let daemon = w.daemon(BIN, &[entry]);
     let started = Instant::now();
-    fixture::eventually(
-        Duration::from_secs(100),
-        "the unhealthy target reported",
-        || daemon.logs().contains("a registered target cannot serve"),
-    )
-    .await;
-    let logs = daemon.logs();
-    let line = logs
-        .lines()
-        .find(|l| l.contains("cannot serve"))
-        .unwrap_or_default();
+    let line = cannot_serve(&daemon, Duration::from_secs(100)).await;
     assert!(
         line.contains("unhealthy") && line.contains(&sg) && line.contains("TCP 5432"),
         "{line}"
