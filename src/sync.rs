@@ -134,8 +134,8 @@ pub struct Memory {
 
 impl Memory {
     /// Targets left alone because they were in the group when it was adopted.
-    pub fn kept(&self) -> BTreeSet<TargetKey> {
-        self.kept.clone()
+    pub fn kept(&self) -> &BTreeSet<TargetKey> {
+        &self.kept
     }
 
     pub fn group(&self) -> Option<&GroupInfo> {
@@ -410,6 +410,7 @@ impl<G: TargetGroups, R: Resolve, D: Discover> Syncer<G, R, D> {
     }
 }
 
+/// A group deleted under us is described afresh next pass, so the error says what is wrong.
 fn forget_group_if_gone(mem: &mut Memory, err: &AwsError) {
     if err.is_not_found() {
         mem.group = None;

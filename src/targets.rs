@@ -5,7 +5,7 @@
 use std::collections::{BTreeMap, HashMap};
 use std::future::Future;
 use std::net::IpAddr;
-use std::sync::{Arc, Mutex};
+use std::sync::{Arc, LazyLock, Mutex};
 use std::time::{Duration, Instant};
 
 use aws_sdk_elasticloadbalancingv2::types::{Tag, TargetDescription, TargetGroup};
@@ -96,18 +96,23 @@ pub fn cidrs_of(vpc: &aws_sdk_ec2::types::Vpc) -> Vec<IpNet> {
 /// <https://docs.aws.amazon.com/elasticloadbalancing/latest/network/target-group-register-targets.html>).
 /// IPv6 has no such private range beside unique local addresses (fc00::/7).
 pub fn registrable(ip: IpAddr, vpc_cidrs: &[IpNet]) -> bool {
-    const PRIVATE: [&str; 5] = [
-        "10.0.0.0/8",
-        "172.16.0.0/12",
-        "192.168.0.0/16",
-        "100.64.0.0/10",
-        "fc00::/7",
-    ];
-    vpc_cidrs.iter().any(|c| c.contains(&ip))
-        || PRIVATE
-            .iter()
-            .filter_map(|c| c.parse::<IpNet>().ok())
-            .any(|c| c.contains(&ip))
+    // Parsed once: this runs for every address of every answer.
+    static PRIVATE: LazyLock<Vec<IpNet>> = LazyLock::new(|| {
+        [
+            "10.0.0.0/8",
+            "172.16.0.0/12",
+            "192.168.0.0/16",
+            "100.64.0.0/10",
+            "fc00::/7",
+        ]
+        .iter()
+        .filter_map(|c| c.parse().ok())
+        .collect()
+    });
+    vpc_cidrs
+        .iter()
+        .chain(PRIVATE.iter())
+        .any(|c| c.contains(&ip))
 }
 
 pub fn specs(keys: &[TargetKey], vpc_cidrs: &[IpNet]) -> Vec<TargetSpec> {

@@ -419,17 +419,19 @@ async fn vpc_cidrs(c: &RegionClients, vpc_id: &str) -> Result<Vec<IpNet>, Placem
     Ok(cidrs)
 }
 
+/// A subnet of "vpc-1", for tests here and in preflight.
+#[cfg(test)]
+pub(crate) fn subnet(id: &str, az: &str) -> Subnet {
+    Subnet {
+        id: id.into(),
+        az: az.into(),
+        vpc_id: "vpc-1".into(),
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    fn subnet(id: &str, az: &str) -> Subnet {
-        Subnet {
-            id: id.into(),
-            az: az.into(),
-            vpc_id: "vpc-1".into(),
-        }
-    }
 
     #[test]
     fn one_subnet_per_az_lowest_id_first_whatever_the_order() {

@@ -84,15 +84,7 @@ pub fn check(p: &Placement, configured_port: u16, explicit_subnets: bool) -> Fin
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::bootstrap::network::{InitialTarget, Subnet};
-
-    fn subnet(id: &str, az: &str) -> Subnet {
-        Subnet {
-            id: id.into(),
-            az: az.into(),
-            vpc_id: "vpc-1".into(),
-        }
-    }
+    use crate::bootstrap::network::{subnet, InitialTarget, Subnet};
 
     fn placement() -> Placement {
         Placement {

@@ -13,8 +13,7 @@ use crate::config::LogFormat;
 use crate::metrics::Metrics;
 use crate::plan::{self, Registered, TargetKey, TargetState};
 use crate::sync::Memory;
-use crate::target_state::{unhealthy_advice, unused_advice};
-use crate::targets::TargetGroups;
+use crate::target_state::Problem;
 
 #[derive(Debug, Serialize)]
 struct RegisteredView {
@@ -140,19 +139,17 @@ async fn view(syncer: RealSyncer) -> TargetView {
 
 /// Unused and unhealthy targets, each with its cause and fix.
 async fn problems(syncer: &RealSyncer, mem: &Memory, registered: &[Registered]) -> Vec<String> {
+    let Some(group) = mem.group() else {
+        return Vec::new();
+    };
     let mut out = Vec::new();
     for t in registered {
-        let advice = match t.state {
-            TargetState::Unused => match mem.group() {
-                Some(group) => match syncer.groups.placement_of(group, t.key.ip).await {
-                    Ok(p) => unused_advice(&p),
-                    Err(_) => unused_advice(&Default::default()),
-                },
-                None => continue,
-            },
-            TargetState::Unhealthy => unhealthy_advice(t.key.port, &mem.security_groups()),
+        let problem = match t.state {
+            TargetState::Unused => Problem::Unused,
+            TargetState::Unhealthy => Problem::Unhealthy,
             _ => continue,
         };
+        let advice = syncer.advice(mem, group, t.key, problem).await;
         out.push(format!("{} {}: {advice}", t.key, t.state.as_str()));
     }
     out

@@ -106,11 +106,7 @@ impl<G: TargetGroups, R: Resolve, D: Discover> Syncer<G, R, D> {
             tags.extend(recorded);
             mem.registered = Some((present, Instant::now()));
         }
-        let kept_list = kept
-            .iter()
-            .map(ToString::to_string)
-            .collect::<Vec<_>>()
-            .join(" ");
+        let kept_list = join(&kept);
         if self.dry_run {
             info!(target_name = %self.target.name, %arn, kept = %kept_list, "dry run: would adopt the target group (tag it as pglink's)");
         } else {
@@ -169,11 +165,11 @@ impl<G: TargetGroups, R: Resolve, D: Discover> Syncer<G, R, D> {
     }
 }
 
-/// A group deleted under us is described afresh next pass, so the error says what is wrong.
-pub(super) fn join<T: std::fmt::Display>(items: &[T]) -> String {
+/// Items as one log field, space-separated.
+pub(super) fn join<T: std::fmt::Display>(items: impl IntoIterator<Item = T>) -> String {
     items
-        .iter()
-        .map(ToString::to_string)
+        .into_iter()
+        .map(|i| i.to_string())
         .collect::<Vec<_>>()
-        .join(",")
+        .join(" ")
 }

@@ -40,24 +40,35 @@ impl<G: TargetGroups, R: Resolve, D: Discover> Syncer<G, R, D> {
         key: TargetKey,
         problem: Problem,
     ) {
-        let name = &self.target.name;
-        let advice = match problem {
-            Problem::Unused => {
-                // Two ELBv2 Describe calls, once per target that turns unused.
-                self.budgets.describe.acquire(Priority::Background).await;
-                self.budgets.describe.acquire(Priority::Background).await;
-                match self.groups.placement_of(group, key.ip).await {
-                    Ok(p) => unused_advice(&p),
-                    Err(e) => format!(
-                        "{}; (could not look up its AZ: {e})",
-                        unused_advice(&Default::default())
-                    ),
-                }
-            }
-            Problem::Unhealthy => unhealthy_advice(key.port, &mem.security_groups()),
-        };
-        warn!(target_name = %name, ip = %key.ip, port = key.port, state = %problem, %advice,
+        if problem == Problem::Unused {
+            // Two ELBv2 Describe calls, once per target that turns unused.
+            self.budgets.describe.acquire(Priority::Background).await;
+            self.budgets.describe.acquire(Priority::Background).await;
+        }
+        let advice = self.advice(mem, group, key, problem).await;
+        warn!(target_name = %self.target.name, ip = %key.ip, port = key.port, state = %problem, %advice,
             "a registered target cannot serve");
+    }
+
+    /// The cause and the fix for a target that cannot serve; for `unused`, its AZ is
+    /// looked up against the NLB's.
+    pub async fn advice(
+        &self,
+        mem: &Memory,
+        group: &GroupInfo,
+        key: TargetKey,
+        problem: Problem,
+    ) -> String {
+        match problem {
+            Problem::Unused => match self.groups.placement_of(group, key.ip).await {
+                Ok(p) => unused_advice(&p),
+                Err(e) => format!(
+                    "{}; (could not look up its AZ: {e})",
+                    unused_advice(&Default::default())
+                ),
+            },
+            Problem::Unhealthy => unhealthy_advice(key.port, &mem.security_groups()),
+        }
     }
 
     pub(super) fn record_sizes(&self, resolved: usize, registered: usize) {
