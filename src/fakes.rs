@@ -25,6 +25,7 @@ pub enum Call {
     Register(Vec<TargetSpec>),
     Deregister(Vec<TargetSpec>),
     AddTags,
+    Tags,
     VpcCidrs,
     Placement,
 }
@@ -60,7 +61,7 @@ pub fn owned_group(arn: &str) -> GroupInfo {
         vpc_id: Some("vpc-1".into()),
         vpc_cidrs: vec!["10.0.0.0/16".parse().unwrap()],
         ipv6: false,
-        tags: ownership::ownership_tags("t").into_iter().collect(),
+        tags: Some(ownership::ownership_tags("t").into_iter().collect()),
     }
 }
 
@@ -104,6 +105,15 @@ impl FakeGroups {
 }
 
 impl TargetGroups for FakeGroups {
+    fn cached_tags(&self, _arn: &str) -> Option<BTreeMap<String, String>> {
+        None
+    }
+
+    async fn read_tags(&self, _arn: &str) -> Result<BTreeMap<String, String>, AwsError> {
+        self.calls.lock().unwrap().push(Call::Tags);
+        Ok(self.info.lock().unwrap().tags.clone().unwrap_or_default())
+    }
+
     async fn describe_group(&self, _arn: &str) -> Result<GroupInfo, AwsError> {
         self.calls.lock().unwrap().push(Call::Describe);
         Ok(self.info.lock().unwrap().clone())
@@ -163,7 +173,12 @@ impl TargetGroups for FakeGroups {
 
     async fn add_tags(&self, _arn: &str, tags: &[(String, String)]) -> Result<(), AwsError> {
         self.calls.lock().unwrap().push(Call::AddTags);
-        self.info.lock().unwrap().tags.extend(tags.iter().cloned());
+        self.info
+            .lock()
+            .unwrap()
+            .tags
+            .get_or_insert_default()
+            .extend(tags.iter().cloned());
         Ok(())
     }
 

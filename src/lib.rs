@@ -25,6 +25,7 @@ pub mod notify;
 pub mod ownership;
 pub mod plan;
 pub mod prefetch;
+pub mod pulse;
 pub mod resolve;
 pub mod scheduler;
 pub mod server;

@@ -1,13 +1,18 @@
 //! The daemon loop: one task per target, each running sync passes at `interval` with
 //! jitter, backing off after AWS errors, and stopping when the shutdown token fires.
 //!
-//! One target's failure never delays another: tasks share nothing but the clients and the
-//! status board. On shutdown a pass in flight gets `grace` to finish its AWS calls; after
-//! that it is dropped, which is safe because every pass starts from a fresh read.
+//! One target's failure never delays another: tasks share nothing but the clients, the
+//! rate budgets and the status board. A target's first read of its group waits in line
+//! between passes, which go on meanwhile (see [`Syncer::daemon_memory`]); the turn, when it
+//! comes, starts a pass at once. Each task carries a pulse that liveness reads.
+//! On shutdown a pass in flight gets `grace` to finish its AWS calls; after that it is
+//! dropped, which is safe because every pass starts from a fresh read.
 
 use std::collections::BTreeMap;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+
+use crate::pulse::{self, Pulse};
 
 use rand::Rng;
 use tokio::task::JoinSet;
@@ -30,6 +35,11 @@ const JITTER: f64 = 0.1;
 pub struct TargetStatus {
     /// When the last pass ended, successful or not: the loop is ticking.
     pub last_pass: Option<Instant>,
+    /// The loop's heartbeat, which also beats while a pass waits in line for a budget.
+    pub pulse: Option<Arc<Pulse>>,
+    /// A pass has resolved the name with the group described: a change would be
+    /// registered at once, even before the group's first read.
+    pub protected: bool,
     /// Start of the current run of failed passes.
     pub failing_since: Option<Instant>,
     pub passes: u64,
@@ -81,7 +91,16 @@ pub async fn run<G, R, D>(
     for syncer in syncers {
         let span = tracing::info_span!("target", name = %syncer.target.name);
         let (board, shutdown) = (board.clone(), shutdown.clone());
-        tasks.spawn(target_loop(syncer, board, shutdown).instrument(span));
+        let pulse = Pulse::new();
+        lock(&board)
+            .entry(syncer.target.name.clone())
+            .or_default()
+            .pulse = Some(pulse.clone());
+        tasks.spawn(
+            pulse
+                .carry(target_loop(syncer, board, shutdown))
+                .instrument(span),
+        );
     }
     while let Some(result) = tasks.join_next().await {
         if let Err(e) = result {
@@ -100,7 +119,8 @@ async fn target_loop<G, R, D>(
     D: Discover,
 {
     let name = syncer.target.name.clone();
-    let mut memory = syncer.memory();
+    // Made here, in the order the tasks start: the first reads are served in config order.
+    let mut memory = syncer.daemon_memory();
     let mut failures = 0u32;
     loop {
         let abandon = async {
@@ -131,17 +151,23 @@ async fn target_loop<G, R, D>(
         );
         tokio::select! {
             () = tokio::time::sleep(delay) => {}
+            () = memory.first_read_turn() => {}
             () = shutdown.cancelled() => break,
         }
     }
     debug!("target loop stopped");
 }
 
+fn lock(board: &StatusBoard) -> std::sync::MutexGuard<'_, BTreeMap<String, TargetStatus>> {
+    board.lock().unwrap_or_else(|e| e.into_inner())
+}
+
 fn record(board: &StatusBoard, name: &str, outcome: &Result<PassReport, SyncError>, failures: u32) {
-    let mut board = board.lock().unwrap_or_else(|e| e.into_inner());
+    let mut board = lock(board);
     let status = board.entry(name.to_string()).or_default();
-    let now = Instant::now();
+    let now = pulse::now();
     status.last_pass = Some(now);
+    pulse::beat();
     status.failing_since = match outcome {
         Ok(_) => None,
         Err(_) => status.failing_since.or(Some(now)),
@@ -150,12 +176,15 @@ fn record(board: &StatusBoard, name: &str, outcome: &Result<PassReport, SyncErro
     status.consecutive_failures = failures;
     match outcome {
         Ok(report) => {
-            status.successes += 1;
-            status.last_success = Some(SystemTime::now());
+            status.protected = true;
             status.last_error = None;
             status.resolved = report.resolved.addresses.len();
-            status.registered = report.registered.len();
-            status.converged = report.plan.is_converged();
+            if report.group_known {
+                status.successes += 1;
+                status.last_success = Some(SystemTime::now());
+                status.registered = report.registered.len();
+                status.converged = report.plan.is_converged();
+            }
         }
         Err(e) => status.last_error = Some(e.to_string()),
     }
@@ -167,7 +196,7 @@ fn count(metrics: &Metrics, name: &str, outcome: &Result<PassReport, SyncError>)
         .syncs
         .get_or_create(&Metrics::result(name, result))
         .inc();
-    if outcome.is_ok() {
+    if outcome.as_ref().is_ok_and(|r| r.group_known) {
         let now = SystemTime::now()
             .duration_since(UNIX_EPOCH)
             .unwrap_or_default();

@@ -38,14 +38,19 @@ impl ServerState {
             &self.targets,
             &board,
             self.started,
-            Instant::now(),
+            crate::pulse::now(),
             self.stall_after,
         )
     }
 
     pub fn readiness(&self) -> health::Verdict {
         let board = self.board.lock().unwrap_or_else(|e| e.into_inner());
-        health::readiness(&self.targets, &board, Instant::now(), self.not_ready_after)
+        health::readiness(
+            &self.targets,
+            &board,
+            crate::pulse::now(),
+            self.not_ready_after,
+        )
     }
 }
 

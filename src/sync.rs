@@ -1,10 +1,13 @@
 //! One reconcile pass for one target: resolve -> read -> plan -> apply -> record.
 //!
-//! A pass never applies from partial data: if the group could not be described or read, or
-//! DNS gave no usable answer, it returns before any mutating call. The group is re-read
-//! before any target is removed, so every removal is planned from a fresh read; additions
-//! go ahead on the last read. In the steady state (same answer, group matching it) a pass
-//! makes no AWS call at all.
+//! A pass never applies from partial data: if the group could not be described, or DNS
+//! gave no usable answer, it returns before any mutating call. Additions go ahead on the
+//! last read, or before the first one: the daemon takes its first answer as what the group
+//! holds, so a change in the answer is registered at once while the start-up reads of a
+//! large fleet still trickle in (registering is additive and idempotent). A removal needs a
+//! fresh read, or pglink's own successful registration of the new answer just before (the
+//! copy is then known to hold it). In the steady state (same answer, group matching it) a
+//! pass makes no AWS call at all.
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::net::IpAddr;
@@ -15,7 +18,7 @@ use tokio::time::Instant;
 
 use tracing::{info, warn};
 
-use crate::budget::{Budget, Priority};
+use crate::budget::{Budget, Priority, Ticket, URGENT_RESERVE};
 use crate::config::rds_name;
 use crate::config::{Adopt, EndpointSource, SyncSettings, Target};
 use crate::discover::{DbEndpoint, Discover};
@@ -36,6 +39,10 @@ pub const HEALTH_WAIT_LIMIT: Duration = Duration::from_secs(600);
 /// The longest one answer's TTL counts for in the removal delay: a name with an hour-long
 /// TTL must not keep a stale target for hours.
 pub const MAX_TTL_WINDOW: Duration = Duration::from_secs(60);
+/// How long pglink's own successful RegisterTargets vouches for its copy of the group: a
+/// removal due within this long after it needs no read. It covers the removal delay (two
+/// TTL windows, at most two minutes) and no more: drift by others is found by drift checks.
+pub const VOUCH_WINDOW: Duration = Duration::from_secs(120);
 
 #[derive(Debug, Clone, thiserror::Error)]
 pub enum SyncError {
@@ -85,16 +92,20 @@ enum Turn {
 #[derive(Debug)]
 pub struct Budgets {
     /// DNS queries, far below the VPC resolver's ~1024 packets/s per network interface.
-    pub dns: Budget,
+    pub dns: Arc<Budget>,
     /// ELBv2 Describe calls: the account's bucket (~10/s refill) is shared with everything.
-    pub describe: Budget,
+    pub describe: Arc<Budget>,
 }
 
 impl Budgets {
     pub fn new(dns_per_second: f64, describe_per_second: f64) -> Self {
         Self {
-            dns: Budget::new(dns_per_second, dns_per_second),
-            describe: Budget::new(describe_per_second, DESCRIBE_BURST),
+            dns: Arc::new(Budget::new(dns_per_second, dns_per_second)),
+            describe: Arc::new(Budget::with_reserve(
+                describe_per_second,
+                DESCRIBE_BURST,
+                URGENT_RESERVE,
+            )),
         }
     }
 
@@ -110,6 +121,16 @@ const DESCRIBE_BURST: f64 = 5.0;
 /// What one target remembers between passes.
 #[derive(Debug, Default)]
 pub struct Memory {
+    /// The daemon's place in line for this target's first read of the group; while it
+    /// waits, passes go on from `assumed`. `None` outside the daemon: the first pass waits.
+    first_read: Option<Ticket>,
+    /// Before the first read: what the group is taken to hold, the first answer and what
+    /// pglink registered since.
+    assumed: BTreeSet<TargetKey>,
+    /// When pglink's own RegisterTargets last succeeded on a copy it had read.
+    vouched_at: Option<Instant>,
+    /// The group is known to be pglink's (tagged, or adopted), and `kept` is settled.
+    owned: bool,
     /// Described before the first pass (batched at start-up), not yet checked.
     prefetched: Option<GroupInfo>,
     group: Option<GroupInfo>,
@@ -133,6 +154,20 @@ pub struct Memory {
 }
 
 impl Memory {
+    /// Whether the group's targets have been read (the copy is known, not assumed).
+    pub fn has_read(&self) -> bool {
+        self.registered.is_some()
+    }
+
+    /// Waits until this target's turn for its first read comes (and takes the token), or
+    /// forever if it has none waiting: for the daemon's wait between passes.
+    pub async fn first_read_turn(&mut self) {
+        match self.first_read.as_mut() {
+            Some(ticket) if !ticket.is_granted() => ticket.wait().await,
+            _ => std::future::pending().await,
+        }
+    }
+
     /// Targets left alone because they were in the group when it was adopted.
     pub fn kept(&self) -> &BTreeSet<TargetKey> {
         &self.kept
@@ -161,6 +196,9 @@ pub struct PassReport {
     pub plan: Plan,
     /// True when this pass read the group from AWS.
     pub read_group: bool,
+    /// True once the group's targets have been read: until then the plan rests on the
+    /// first answer, taken as what the group holds.
+    pub group_known: bool,
     pub applied: bool,
 }
 
@@ -179,11 +217,20 @@ pub struct Syncer<G, R, D> {
 }
 
 impl<G: TargetGroups, R: Resolve, D: Discover> Syncer<G, R, D> {
-    /// A fresh memory for this target's passes.
+    /// A fresh memory for this target's passes: the first pass waits for its read.
     pub fn memory(&self) -> Memory {
         Memory {
             prefetched: self.prefetched.clone(),
             ..Memory::default()
+        }
+    }
+
+    /// The daemon's memory: the first read waits in line across passes, which go on from
+    /// the first answer meanwhile, so the target is protected from its first pass.
+    pub fn daemon_memory(&self) -> Memory {
+        Memory {
+            first_read: Some(self.budgets.describe.ticket(Priority::Background)),
+            ..self.memory()
         }
     }
 
@@ -197,11 +244,26 @@ impl<G: TargetGroups, R: Resolve, D: Discover> Syncer<G, R, D> {
         if let Some(turn) = self.routine_read(mem, now) {
             self.read(mem, &group, turn, now).await?;
             read_group = true;
+            // Usually at hand by now (the tag batches go ahead of first reads).
+            self.ensure_owned(mem, Priority::Retry).await?;
         }
         let observation = Observation::Addresses(resolved.addresses.clone());
+        if !mem.has_read() && mem.assumed.is_empty() {
+            // Not read yet: the first answer stands for what the group holds.
+            mem.assumed = resolved
+                .addresses
+                .iter()
+                .map(|ip| TargetKey::new(*ip, port))
+                .collect();
+        }
         let (mut plan, mut history) = self.decide(mem, &observation, port, now);
-        if !plan.deregister.is_empty() && !read_group {
-            // Never remove a target on the strength of a cached copy: read, then decide
+        if plan.has_changes() && !mem.owned {
+            // A change needs the group's tags: whether it is pglink's, and what it keeps.
+            self.ensure_owned(mem, Priority::Urgent).await?;
+            (plan, history) = self.decide(mem, &observation, port, now);
+        }
+        if !plan.deregister.is_empty() && !read_group && !self.vouched(mem, now) {
+            // Never remove a target on the strength of an old copy: read, then decide
             // again from the same counts. A plan that only registers goes ahead on the copy:
             // registering is additive and ELBv2 ignores a target already there, so a stale
             // copy costs nothing, while waiting for a Describe token would delay the new
@@ -228,6 +290,7 @@ impl<G: TargetGroups, R: Resolve, D: Discover> Syncer<G, R, D> {
             registered,
             plan,
             read_group,
+            group_known: mem.has_read(),
             applied: false,
         };
         if report.plan.has_changes() {
@@ -308,13 +371,21 @@ impl<G: TargetGroups, R: Resolve, D: Discover> Syncer<G, R, D> {
             Observation::Unusable => false,
         };
         // A kept target counts only while DNS names it, so it is never planned for removal.
-        let registered: Vec<Registered> = mem
-            .registered
-            .iter()
-            .flat_map(|(r, _)| r)
-            .filter(|t| !mem.kept.contains(&t.key) || named(t))
-            .copied()
-            .collect();
+        let registered: Vec<Registered> = match &mem.registered {
+            Some((read, _)) => read
+                .iter()
+                .filter(|t| !mem.kept.contains(&t.key) || named(t))
+                .copied()
+                .collect(),
+            None => mem
+                .assumed
+                .iter()
+                .map(|key| Registered {
+                    key: *key,
+                    state: TargetState::Unknown,
+                })
+                .collect(),
+        };
         let policy = self.policy(mem.ttl_window);
         plan::decide(
             observation,
@@ -363,6 +434,8 @@ impl<G: TargetGroups, R: Resolve, D: Discover> Syncer<G, R, D> {
             .await
             .inspect_err(|e| forget_group_if_gone(mem, e))?;
         self.note_health(mem, &targets, now);
+        mem.assumed.clear();
+        mem.first_read = None;
         let found = mem.states.observe(&targets, now.into_std());
         self.record_states(&mem.states, &targets, now);
         for (key, problem) in found {
@@ -372,17 +445,35 @@ impl<G: TargetGroups, R: Resolve, D: Discover> Syncer<G, R, D> {
         Ok(())
     }
 
-    /// Reads that do not depend on the answer. The first one waits for its turn (nothing can
-    /// be planned without it), as does the one after a failed change (urgent). Drift checks
-    /// and health polling are optional: they take a token only if one is free, so they never
-    /// delay this pass's DNS answer. The read before a removal is made in `pass`.
-    fn routine_read(&self, mem: &Memory, now: Instant) -> Option<Turn> {
+    /// Whether pglink's own RegisterTargets, on a copy it had read, vouches for the copy:
+    /// the new addresses are in (AWS said so), so removing the old ones cannot empty the
+    /// group, and a read before the removal would only delay it.
+    fn vouched(&self, mem: &Memory, now: Instant) -> bool {
+        mem.has_read()
+            && mem
+                .vouched_at
+                .is_some_and(|at| now.duration_since(at) <= VOUCH_WINDOW)
+    }
+
+    /// Reads that do not depend on the answer. The daemon's first read waits in line across
+    /// passes (see [`Memory::first_read_turn`]); elsewhere the first one waits here. The
+    /// read after a failed change waits as a retry. Drift checks and health polling are
+    /// optional: they take a token only if one is free, so they never delay this pass's DNS
+    /// answer. The read before a removal is made in `pass`.
+    fn routine_read(&self, mem: &mut Memory, now: Instant) -> Option<Turn> {
         let Some((_, read_at)) = &mem.registered else {
+            if let Some(ticket) = mem.first_read.as_mut() {
+                if !ticket.try_take() {
+                    return None;
+                }
+                mem.first_read = None;
+                return Some(Turn::Granted);
+            }
             let first = mem.last_answer.is_none();
             return Some(Turn::Wait(if first {
                 Priority::Background
             } else {
-                Priority::Urgent
+                Priority::Retry
             }));
         };
         let since_read = now.duration_since(*read_at);

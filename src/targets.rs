@@ -25,7 +25,9 @@ pub struct GroupInfo {
     pub vpc_id: Option<String>,
     pub vpc_cidrs: Vec<IpNet>,
     pub ipv6: bool,
-    pub tags: BTreeMap<String, String>,
+    /// `None` until read: the start-up batch describes groups without their tags, which
+    /// come later (see [`crate::prefetch`]) or when a change first needs them.
+    pub tags: Option<BTreeMap<String, String>>,
 }
 
 /// A target to register or deregister, with the AZ that AWS needs for out-of-VPC IPs.
@@ -50,7 +52,7 @@ pub fn group_info(
     arn: &str,
     group: &aws_sdk_elasticloadbalancingv2::types::TargetGroup,
     vpc_cidrs: Vec<IpNet>,
-    tags: BTreeMap<String, String>,
+    tags: Option<BTreeMap<String, String>>,
 ) -> GroupInfo {
     GroupInfo {
         arn: arn.to_string(),
@@ -158,9 +160,19 @@ pub trait TargetGroups: Send + Sync + 'static {
         vpc_id: &str,
         max_age: Duration,
     ) -> impl Future<Output = Result<Vec<IpNet>, AwsError>> + Send;
+    /// The group's tags if the start-up batch has read them already (no AWS call).
+    fn cached_tags(&self, arn: &str) -> Option<BTreeMap<String, String>>;
+    /// The group's tags, from AWS (one DescribeTags call).
+    fn read_tags(
+        &self,
+        arn: &str,
+    ) -> impl Future<Output = Result<BTreeMap<String, String>, AwsError>> + Send;
 }
 
 type CidrCache = Arc<Mutex<HashMap<String, (Vec<IpNet>, Instant)>>>;
+
+/// Tags of target groups read in batches after start-up, by ARN, shared by every target.
+pub type TagCache = Arc<Mutex<HashMap<String, BTreeMap<String, String>>>>;
 
 /// The real adapter: ELBv2, plus EC2 for the VPC's CIDRs.
 #[derive(Clone, Debug)]
@@ -168,13 +180,20 @@ pub struct ElbTargetGroups {
     clients: RegionClients,
     /// VPC CIDRs by VPC ID and when they were read: a fleet's targets share a few VPCs.
     cidr_cache: CidrCache,
+    tag_cache: TagCache,
 }
 
 impl ElbTargetGroups {
     pub fn new(clients: RegionClients) -> Self {
+        Self::sharing(clients, TagCache::default())
+    }
+
+    /// An adapter that looks tags up in `tag_cache` (filled by the start-up batches) first.
+    pub fn sharing(clients: RegionClients, tag_cache: TagCache) -> Self {
         Self {
             clients,
             cidr_cache: Arc::default(),
+            tag_cache,
         }
     }
 
@@ -281,13 +300,30 @@ fn descriptions(targets: &[TargetSpec]) -> Vec<TargetDescription> {
 }
 
 impl TargetGroups for ElbTargetGroups {
+    fn cached_tags(&self, arn: &str) -> Option<BTreeMap<String, String>> {
+        self.tag_cache
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .get(arn)
+            .cloned()
+    }
+
+    async fn read_tags(&self, arn: &str) -> Result<BTreeMap<String, String>, AwsError> {
+        self.tags(arn).await
+    }
+
     async fn describe_group(&self, arn: &str) -> Result<GroupInfo, AwsError> {
         let group = self.target_group(arn).await?;
         let vpc_cidrs = match group.vpc_id() {
             Some(id) => self.read_vpc_cidrs(id).await?,
             None => Vec::new(),
         };
-        Ok(group_info(arn, &group, vpc_cidrs, self.tags(arn).await?))
+        Ok(group_info(
+            arn,
+            &group,
+            vpc_cidrs,
+            Some(self.tags(arn).await?),
+        ))
     }
 
     async fn read_targets(&self, arn: &str) -> Result<Vec<Registered>, AwsError> {

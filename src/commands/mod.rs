@@ -8,7 +8,7 @@ mod once;
 mod plan_output;
 mod run;
 
-use std::collections::BTreeSet;
+use std::collections::{BTreeSet, HashMap};
 use std::path::PathBuf;
 use std::sync::Arc;
 
@@ -19,7 +19,7 @@ use crate::logging;
 use crate::metrics::Metrics;
 use crate::resolve::DnsResolver;
 use crate::sync::{Budgets, Syncer};
-use crate::targets::ElbTargetGroups;
+use crate::targets::{ElbTargetGroups, TagCache};
 
 pub use bootstrap::{accept_cmd as accept, bootstrap, teardown_cmd as teardown};
 pub use check::check_config;
@@ -110,17 +110,26 @@ pub(crate) async fn build_syncers(
         config.dns.max_queries_per_second,
         config.aws.max_describe_per_second,
     ));
+    // One adapter per region, shared: its caches (VPC CIDRs, tags) serve every target.
+    let tag_cache = TagCache::default();
+    let groups: HashMap<&str, Arc<ElbTargetGroups>> = regions
+        .iter()
+        .filter_map(|r| {
+            let c = clients.region(r)?.clone();
+            Some((*r, Arc::new(ElbTargetGroups::sharing(c, tag_cache.clone()))))
+        })
+        .collect();
     let mut syncers = Vec::with_capacity(config.targets.len());
     for target in &config.targets {
-        let region = clients
-            .region(&target.target_group.region)
-            .expect("a client exists for every configured region")
-            .clone();
+        let region = target.target_group.region.as_str();
+        let clients = clients
+            .region(region)
+            .expect("a client exists for every configured region");
         syncers.push(Syncer {
             target: target.clone(),
-            groups: Arc::new(ElbTargetGroups::new(region.clone())),
+            groups: groups[region].clone(),
             resolver: resolver.clone(),
-            discover: Arc::new(RdsDiscovery::new(region)),
+            discover: Arc::new(RdsDiscovery::new(clients.clone())),
             settings: config.sync.clone(),
             dry_run,
             metrics: metrics.clone(),
@@ -128,12 +137,18 @@ pub(crate) async fn build_syncers(
             prefetched: None,
         });
     }
-    prefetch(&clients, &budgets, &mut syncers).await;
+    prefetch(&clients, &budgets, &mut syncers, &tag_cache).await;
     Ok(syncers)
 }
 
-/// Describes every target group in batches before the first passes.
-async fn prefetch(clients: &Clients, budgets: &Budgets, syncers: &mut [RealSyncer]) {
+/// Describes every target group in batches before the first passes, and starts reading
+/// their tags in the background.
+async fn prefetch(
+    clients: &Clients,
+    budgets: &Budgets,
+    syncers: &mut [RealSyncer],
+    tag_cache: &TagCache,
+) {
     let mut by_region: std::collections::BTreeMap<String, Vec<String>> = Default::default();
     for s in syncers.iter() {
         by_region
@@ -141,16 +156,28 @@ async fn prefetch(clients: &Clients, budgets: &Budgets, syncers: &mut [RealSynce
             .or_default()
             .push(s.target.target_group.arn.clone());
     }
+    let deadline = tokio::time::Instant::now() + crate::prefetch::STARTUP_LIMIT;
     for (region, arns) in by_region {
         let Some(c) = clients.region(&region) else {
             continue;
         };
-        let mut found = crate::prefetch::describe_all(c, &arns, &budgets.describe).await;
+        let mut found = crate::prefetch::describe_all(c, &arns, &budgets.describe, deadline).await;
+        let described: Vec<String> = arns
+            .iter()
+            .filter(|a| found.contains_key(*a))
+            .cloned()
+            .collect();
         for s in syncers
             .iter_mut()
             .filter(|s| s.target.target_group.region == region)
         {
             s.prefetched = found.remove(&s.target.target_group.arn);
         }
+        crate::prefetch::read_tags_in_background(
+            c.clone(),
+            described,
+            &budgets.describe,
+            tag_cache.clone(),
+        );
     }
 }

@@ -2,7 +2,7 @@
 
 use std::path::PathBuf;
 use std::sync::Arc;
-use std::time::{Duration, Instant};
+use std::time::Instant;
 
 use tokio::net::TcpListener;
 
@@ -27,6 +27,11 @@ pub fn run(path: Option<PathBuf>, log_format: Option<LogFormat>) -> Exit {
 
 /// The daemon itself, stopped by `shutdown`: `run` wires it to signals, the demo to its
 /// own script. Serves the HTTP endpoints and talks to systemd when started by it.
+///
+/// Start-up is bounded whatever the target count: the server listens first (so `/healthz`
+/// answers during start-up), then the groups are described in a few batched calls, then
+/// READY=1 goes to systemd and the target loops start. Reading every group's targets comes
+/// after, in line under the Describe budget; `/readyz` says which have not been read yet.
 pub async fn daemon(config: Config, shutdown: CancellationToken) -> Exit {
     let metrics = Metrics::new();
     let listener = match TcpListener::bind(config.server.listen).await {
@@ -36,71 +41,62 @@ pub async fn daemon(config: Config, shutdown: CancellationToken) -> Exit {
             return Exit::Failed;
         }
     };
-    let syncers = match build_syncers(&config, false, &metrics).await {
-        Ok(s) => s,
-        Err(exit) => return exit,
-    };
     let addr = listener
         .local_addr()
         .map(|a| a.to_string())
         .unwrap_or_default();
+    let board = StatusBoard::default();
+    let state = Arc::new(ServerState {
+        board: board.clone(),
+        metrics: metrics.clone(),
+        targets: config.targets.iter().map(|t| t.name.clone()).collect(),
+        started: crate::pulse::now(),
+        stall_after: health::stall_after(config.sync.interval, config.sync.max_backoff),
+        not_ready_after: config.server.not_ready_after,
+    });
+    let server_stop = CancellationToken::new();
+    let server = tokio::spawn(server::serve(listener, state.clone(), server_stop.clone()));
+    let started = Instant::now();
+    let syncers = tokio::select! {
+        built = build_syncers(&config, false, &metrics) => built,
+        () = shutdown.cancelled() => Err(Exit::Ok),
+    };
+    let syncers = match syncers {
+        Ok(s) => s,
+        Err(exit) => {
+            server_stop.cancel();
+            let _ = server.await;
+            return exit;
+        }
+    };
     info!(
         version = env!("CARGO_PKG_VERSION"),
         targets = syncers.len(),
+        described = syncers.iter().filter(|s| s.prefetched.is_some()).count(),
+        startup_ms = started.elapsed().as_millis() as u64,
         interval = %humantime::format_duration(config.sync.interval),
         drift_check = %humantime::format_duration(config.sync.drift_check),
         confirmations = config.sync.confirmations,
         http = %addr,
         "pglink daemon starting"
     );
-    let board = StatusBoard::default();
-    let state = Arc::new(ServerState {
-        board: board.clone(),
-        metrics,
-        targets: config.targets.iter().map(|t| t.name.clone()).collect(),
-        started: Instant::now(),
-        stall_after: health::stall_after(config.sync.interval, config.sync.max_backoff),
-        not_ready_after: config.server.not_ready_after,
-    });
     let notifier = Notifier::from_env();
-    let server = tokio::spawn(server::serve(listener, state.clone(), shutdown.clone()));
-    let supervisor = tokio::spawn(talk_to_systemd(notifier.clone(), state, shutdown.clone()));
+    notifier.ready(&format!(
+        "following {} targets; /readyz tells which are synced",
+        syncers.len()
+    ));
+    let supervisor = tokio::spawn(watchdog(notifier.clone(), state, shutdown.clone()));
     scheduler::run(syncers, board, shutdown).await;
     notifier.stopping();
     supervisor.abort();
+    server_stop.cancel();
     let _ = server.await;
     info!("pglink daemon stopped");
     Exit::Ok
 }
 
-/// READY=1 once every target has finished its first pass (successful or not: readiness
-/// for traffic is /readyz's job), then WATCHDOG=1 while the loop is live.
-async fn talk_to_systemd(notifier: Notifier, state: Arc<ServerState>, shutdown: CancellationToken) {
-    if !notifier.is_enabled() {
-        return;
-    }
-    loop {
-        let first_passes_done = {
-            let board = state.board.lock().unwrap_or_else(|e| e.into_inner());
-            state
-                .targets
-                .iter()
-                .all(|t| board.get(t).is_some_and(|s| s.passes > 0))
-        };
-        if first_passes_done {
-            break;
-        }
-        tokio::select! {
-            () = tokio::time::sleep(Duration::from_millis(50)) => {}
-            () = shutdown.cancelled() => return,
-        }
-    }
-    let ready = state.readiness();
-    notifier.ready(if ready.ok {
-        "all targets in sync"
-    } else {
-        "first pass done; some targets failing"
-    });
+/// WATCHDOG=1 while every target loop is live (ticking, or waiting in a moving line).
+async fn watchdog(notifier: Notifier, state: Arc<ServerState>, shutdown: CancellationToken) {
     let Some(period) = notifier.watchdog_period() else {
         return;
     };
@@ -109,10 +105,11 @@ async fn talk_to_systemd(notifier: Notifier, state: Arc<ServerState>, shutdown: 
             () = tokio::time::sleep(period) => {}
             () = shutdown.cancelled() => return,
         }
-        if state.liveness().ok {
+        let live = state.liveness();
+        if live.ok {
             notifier.watchdog();
         } else {
-            warn!("a target loop is stalled: withholding the systemd watchdog ping");
+            warn!(detail = %live.detail.trim_end(), "a target loop is stalled: withholding the systemd watchdog ping");
         }
     }
 }

@@ -248,3 +248,77 @@ async fn drift_checks_over_budget_never_slow_the_dns_pace() {
         "{queries} queries in 20 s from 50 targets at 1 s"
     );
 }
+
+/// The daemon takes each target's first answer as what its group holds, so a failover is
+/// registered at once even while the target still waits in line for its first read.
+#[tokio::test(start_paused = true)]
+async fn a_target_is_protected_before_its_first_read() {
+    // 60 first reads at 1/s (after a burst of 5) take about a minute.
+    let budgets = Arc::new(crate::sync::Budgets::new(1e9, 1.0));
+    let mut syncers = Vec::new();
+    for i in 0..60 {
+        let mut s = syncer(&format!("t{i}"), &["10.0.1.5"]);
+        s.budgets = budgets.clone();
+        s.prefetched = Some(s.groups.info.lock().unwrap().clone());
+        syncers.push(s);
+    }
+    let (groups, dns) = (syncers[59].groups.clone(), syncers[59].resolver.clone());
+    let board = StatusBoard::default();
+    let shutdown = CancellationToken::new();
+    let daemon = tokio::spawn(run(syncers, board.clone(), shutdown.clone()));
+    tokio::time::sleep(Duration::from_secs(15)).await;
+    assert!(
+        !groups.calls().contains(&crate::fakes::Call::Read),
+        "the last target was read already: the test needs a longer line"
+    );
+    dns.set(&["10.0.2.9"]);
+    let changed = tokio::time::Instant::now();
+    while !groups.keys().contains(&key("10.0.2.9")) {
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    let took = changed.elapsed();
+    let read_before = groups.calls().contains(&crate::fakes::Call::Read);
+    let status = board.lock().unwrap()["t59"].clone();
+    shutdown.cancel();
+    daemon.await.unwrap();
+    assert!(took <= 2 * S, "registered {took:?} after the change");
+    assert!(!read_before, "waited for the group read");
+    assert!(status.protected && status.successes == 0, "{status:?}");
+}
+
+/// A loop that waits minutes for its turn at the DNS budget is alive all along.
+#[tokio::test(start_paused = true)]
+async fn a_loop_waiting_long_for_its_turn_stays_live() {
+    // 60 targets at 0.5 queries/s: each waits about 2 minutes for its next answer.
+    let budgets = Arc::new(crate::sync::Budgets::new(0.5, 1e9));
+    let mut syncers = Vec::new();
+    for i in 0..60 {
+        let mut s = syncer(&format!("t{i}"), &["10.0.1.5"]);
+        s.budgets = budgets.clone();
+        syncers.push(s);
+    }
+    let names: Vec<String> = syncers.iter().map(|s| s.target.name.clone()).collect();
+    let board = StatusBoard::default();
+    let shutdown = CancellationToken::new();
+    let started = crate::pulse::now();
+    let daemon = tokio::spawn(run(syncers, board.clone(), shutdown.clone()));
+    let stall = crate::health::stall_after(S, 30 * S);
+    let mut longest_silence = Duration::ZERO;
+    for _ in 0..60 {
+        tokio::time::sleep(5 * S).await;
+        let now = crate::pulse::now();
+        let snapshot = board.lock().unwrap().clone();
+        for s in snapshot.values() {
+            let last_pass = s.last_pass.unwrap_or(started);
+            longest_silence = longest_silence.max(now.saturating_duration_since(last_pass));
+        }
+        let verdict = crate::health::liveness(&names, &snapshot, started, now, stall);
+        assert!(verdict.ok, "{}", verdict.detail);
+    }
+    shutdown.cancel();
+    daemon.await.unwrap();
+    assert!(
+        longest_silence > stall,
+        "no loop went {stall:?} without a pass ({longest_silence:?}): the test shows nothing"
+    );
+}

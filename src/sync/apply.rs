@@ -43,7 +43,14 @@ impl<G: TargetGroups, R: Resolve, D: Discover> Syncer<G, R, D> {
                 .get_or_create(&labels)
                 .inc_by(plan.deregister.len() as u64);
         }
-        // Both calls succeeded: the copy is known without reading it again.
+        // Both calls succeeded: the copy is known without reading it again. Before the first
+        // read, what was registered joins what the group is taken to hold.
+        if cached.is_some() && !plan.register.is_empty() {
+            mem.vouched_at = Some(Instant::now());
+        }
+        if cached.is_none() {
+            mem.assumed.extend(plan.register.iter().copied());
+        }
         mem.registered = cached.map(|(targets, read_at)| (applied(targets, plan), read_at));
         Ok(())
     }

@@ -13,9 +13,10 @@ impl<G: TargetGroups, R: Resolve, D: Discover> Syncer<G, R, D> {
         let group = match mem.prefetched.take() {
             Some(group) => group,
             None => {
-                // DescribeTargetGroups and DescribeTags.
+                // DescribeTargetGroups and DescribeTags, urgent: the start-up batch missed
+                // this group, and nothing (not even a registration) can happen without it.
                 for _ in 0..2 {
-                    self.budgets.describe.acquire(Priority::Background).await;
+                    self.budgets.describe.acquire(Priority::Urgent).await;
                 }
                 self.groups.describe_group(arn).await?
             }
@@ -29,17 +30,70 @@ impl<G: TargetGroups, R: Resolve, D: Discover> Syncer<G, R, D> {
                 ),
             });
         }
-        let mut group = group;
-        if !ownership::is_managed(&group.tags) {
-            self.adopt(mem, &mut group).await?;
+        let tags_at_hand = group.tags.is_some() || self.groups.cached_tags(arn).is_some();
+        mem.group = Some(group);
+        mem.owned = false;
+        mem.cidrs_read_at = Some(Instant::now());
+        // Settled now when it costs no wait (and always outside the daemon), so that a group
+        // that is not pglink's is reported at once; otherwise before the first change.
+        if tags_at_hand || mem.first_read.is_none() {
+            self.ensure_owned(mem, Priority::Urgent).await?;
         }
+        Ok(mem.group.clone().expect("described above"))
+    }
+
+    /// Makes sure the group is pglink's before anything depends on it: reads its tags if
+    /// no batch has, adopts it when the target allows, and notes the targets kept from an
+    /// adoption. A group that is not pglink's is asked again next time (it may be tagged
+    /// meanwhile).
+    pub(super) async fn ensure_owned(
+        &self,
+        mem: &mut Memory,
+        priority: Priority,
+    ) -> Result<(), SyncError> {
+        if mem.owned {
+            return Ok(());
+        }
+        let Some(mut group) = mem.group.take() else {
+            return Ok(());
+        };
+        let settled = self.settle_ownership(mem, &mut group, priority).await;
+        if settled.is_err() {
+            group.tags = None;
+        }
+        mem.group = Some(group);
+        settled
+    }
+
+    async fn settle_ownership(
+        &self,
+        mem: &mut Memory,
+        group: &mut GroupInfo,
+        priority: Priority,
+    ) -> Result<(), SyncError> {
+        let tags = match group
+            .tags
+            .take()
+            .or_else(|| self.groups.cached_tags(&group.arn))
+        {
+            Some(tags) => tags,
+            None => {
+                self.budgets.describe.acquire(priority).await;
+                self.groups.read_tags(&group.arn).await?
+            }
+        };
+        let managed = ownership::is_managed(&tags);
+        group.tags = Some(tags);
+        if !managed {
+            self.adopt(mem, group).await?;
+        }
+        let tags = group.tags.as_ref().expect("set above");
         mem.kept = match self.target.adopt {
             Adopt::Replace => BTreeSet::new(),
-            Adopt::Off | Adopt::Keep => ownership::kept_targets(&group.tags),
+            Adopt::Off | Adopt::Keep => ownership::kept_targets(tags),
         };
-        mem.group = Some(group.clone());
-        mem.cidrs_read_at = Some(Instant::now());
-        Ok(group)
+        mem.owned = true;
+        Ok(())
     }
 
     /// Re-reads the VPC's CIDRs every `drift_check`, so a CIDR added to the VPC is followed
@@ -92,7 +146,8 @@ impl<G: TargetGroups, R: Resolve, D: Discover> Syncer<G, R, D> {
         let mut tags = ownership::ownership_tags(&self.target.name);
         let mut kept = BTreeSet::new();
         if self.target.adopt == Adopt::Keep {
-            self.budgets.describe.acquire(Priority::Background).await;
+            // Once per adoption; the targets it finds must be recorded before anything else.
+            self.budgets.describe.acquire(Priority::Urgent).await;
             let present = self.groups.read_targets(&arn).await?;
             kept = present
                 .iter()
@@ -113,7 +168,7 @@ impl<G: TargetGroups, R: Resolve, D: Discover> Syncer<G, R, D> {
             self.groups.add_tags(&arn, &tags).await?;
             info!(target_name = %self.target.name, %arn, kept = %kept_list, "adopted the target group: tagged it as pglink's; kept targets are left alone");
         }
-        group.tags.extend(tags);
+        group.tags.get_or_insert_default().extend(tags);
         Ok(())
     }
 

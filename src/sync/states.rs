@@ -41,9 +41,10 @@ impl<G: TargetGroups, R: Resolve, D: Discover> Syncer<G, R, D> {
         problem: Problem,
     ) {
         if problem == Problem::Unused {
-            // Two ELBv2 Describe calls, once per target that turns unused.
-            self.budgets.describe.acquire(Priority::Background).await;
-            self.budgets.describe.acquire(Priority::Background).await;
+            // Two ELBv2 Describe calls, once per target that turns unused: in the small
+            // retry class, so they neither jump failovers nor wait behind start-up reads.
+            self.budgets.describe.acquire(Priority::Retry).await;
+            self.budgets.describe.acquire(Priority::Retry).await;
         }
         let advice = self.advice(mem, group, key, problem).await;
         warn!(target_name = %self.target.name, ip = %key.ip, port = key.port, state = %problem, %advice,

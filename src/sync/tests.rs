@@ -100,29 +100,64 @@ async fn failover_registers_new_before_removing_old() {
     }
 }
 
-/// One Describe per failover, not two: the register goes out on the cached copy, and only
-/// the deregistration waits for a fresh read. (Paused time: no health-poll read is due.)
+/// A failover needs no read at all: the register goes out on the copy, and pglink's own
+/// successful RegisterTargets vouches for the copy when the old target's removal comes due.
 #[tokio::test(start_paused = true)]
-async fn a_failover_reads_the_group_only_before_removing() {
+async fn a_removal_right_after_its_own_registration_needs_no_read() {
     let s = standard(&["10.0.1.5"]);
     let mut mem = Memory::default();
     s.pass(&mut mem).await.unwrap();
     s.pass(&mut mem).await.unwrap();
-    s.groups.clear_calls();
     s.resolver.set(&["10.0.2.9"]);
+    s.groups.clear_calls();
     s.pass(&mut mem).await.unwrap();
     let register = s.groups.calls();
     assert!(
         matches!(register.as_slice(), [Call::Register(_)]),
         "{register:?}"
     );
+    // The health poll reads the group and finds both targets healthy.
+    s.groups.set_state(key("10.0.1.5"), TargetState::Healthy);
+    s.groups.set_state(key("10.0.2.9"), TargetState::Healthy);
+    tokio::time::advance(HEALTH_POLL).await;
+    let r = s.pass(&mut mem).await.unwrap();
+    assert!(r.read_group);
     s.groups.clear_calls();
-    tokio::time::advance(REMOVAL_DELAY).await;
-    s.pass(&mut mem).await.unwrap();
+    tokio::time::advance(REMOVAL_DELAY - HEALTH_POLL).await;
+    let r = s.pass(&mut mem).await.unwrap();
+    assert_eq!(r.plan.deregister, vec![key("10.0.1.5")]);
     let deregister = s.groups.calls();
     assert!(
-        matches!(deregister.as_slice(), [Call::Read, Call::Deregister(_)]),
+        matches!(deregister.as_slice(), [Call::Deregister(_)]),
         "{deregister:?}"
+    );
+}
+
+/// Without a recent registration of its own to vouch for the copy, a removal reads first.
+#[tokio::test(start_paused = true)]
+async fn a_removal_long_after_the_registration_reads_first() {
+    let s = standard(&["10.0.1.5"]);
+    let mut mem = Memory::default();
+    s.pass(&mut mem).await.unwrap();
+    s.pass(&mut mem).await.unwrap();
+    s.resolver.set(&["10.0.2.9"]);
+    s.pass(&mut mem).await.unwrap();
+    tokio::time::advance(HEALTH_POLL).await;
+    s.pass(&mut mem).await.unwrap();
+    // DNS fails for longer than the vouch lasts: nothing may be removed meanwhile.
+    s.resolver.fail(DnsFailure::Timeout);
+    for _ in 0..3 {
+        tokio::time::advance(VOUCH_WINDOW / 2).await;
+        assert!(s.pass(&mut mem).await.is_err());
+    }
+    s.resolver.set(&["10.0.2.9"]);
+    s.groups.clear_calls();
+    let r = s.pass(&mut mem).await.unwrap();
+    assert_eq!(r.plan.deregister, vec![key("10.0.1.5")]);
+    let calls = s.groups.calls();
+    assert!(
+        matches!(calls.as_slice(), [Call::Read, Call::Deregister(_)]),
+        "{calls:?}"
     );
 }
 
@@ -181,7 +216,7 @@ async fn dns_failures_change_nothing() {
 #[tokio::test]
 async fn untagged_group_is_refused_unless_adopted() {
     let mut info = owned_group(ARN);
-    info.tags.clear();
+    info.tags = Some(Default::default());
     let s = syncer(
         FakeGroups::new(info.clone()),
         FakeResolver::new(&["10.0.1.5"]),
@@ -200,7 +235,9 @@ async fn untagged_group_is_refused_unless_adopted() {
         false,
     );
     s.pass(&mut Memory::default()).await.unwrap();
-    assert!(ownership::is_managed(&s.groups.info.lock().unwrap().tags));
+    assert!(ownership::is_managed(
+        &s.groups.info.lock().unwrap().tags.clone().unwrap()
+    ));
     assert_eq!(s.groups.keys(), keys(&["10.0.1.5"]));
 }
 
@@ -354,7 +391,7 @@ async fn a_public_address_is_refused_and_changes_nothing() {
 
 fn untagged_with(targets: &[&str]) -> FakeGroups {
     let mut info = owned_group(ARN);
-    info.tags.clear();
+    info.tags = Some(Default::default());
     let groups = FakeGroups::new(info);
     for t in targets {
         groups.set_state(key(t), TargetState::Healthy);
@@ -374,7 +411,7 @@ async fn adopting_keeps_the_targets_already_there_across_restarts() {
     );
     let mut mem = s.memory();
     s.pass(&mut mem).await.unwrap();
-    let tags = s.groups.info.lock().unwrap().tags.clone();
+    let tags = s.groups.info.lock().unwrap().tags.clone().unwrap();
     assert_eq!(
         ownership::kept_targets(&tags),
         keys(&["10.0.9.1", "10.0.9.2"])
@@ -417,7 +454,7 @@ async fn adopting_with_replace_removes_what_was_there() {
         tokio::time::advance(Duration::from_secs(1)).await;
     }
     assert_eq!(s.groups.keys(), keys(&["10.0.1.5"]));
-    let tags = s.groups.info.lock().unwrap().tags.clone();
+    let tags = s.groups.info.lock().unwrap().tags.clone().unwrap();
     assert!(ownership::kept_targets(&tags).is_empty());
 }
 
