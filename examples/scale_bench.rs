@@ -4,6 +4,10 @@
 //! first full registration, steady-state DNS queries/s and AWS calls/s, the daemon's CPU
 //! (% of one core) and RSS, and failover convergence (new in / old out, median and p99)
 //! over F failovers of which every tenth moves 10% of the targets at the same moment.
+//! Start-up as a supervisor sees it: READY=1 (on a notify socket this process owns),
+//! `/healthz` sampled every 200 ms until every target is registered, and a failover on
+//! the last target injected 15 s after start (the time until it is registered shows
+//! whether the whole fleet is protected by then).
 //!
 //!     cargo build && cargo run --example scale_bench -- TARGETS [FAILOVERS=50] [DESCRIBE_PER_S=2] [STEADY_S=30]
 //!
@@ -198,14 +202,59 @@ async fn main() {
         bin.display()
     );
 
+    // Start-up, as systemd sees it: READY=1 on a notify socket this process owns.
+    let socket_path = dir.path().join("notify.sock");
+    let socket = std::os::unix::net::UnixDatagram::bind(&socket_path).expect("notify socket");
+    socket
+        .set_read_timeout(Some(Duration::from_secs(120)))
+        .expect("timeout");
     let started = Instant::now();
-    let mut daemon = Daemon::start(bin.to_str().expect("path"), &path, &[]);
+    let mut daemon = Daemon::start_with_env(
+        bin.to_str().expect("path"),
+        &path,
+        &[],
+        &[("NOTIFY_SOCKET", socket_path.to_str().expect("path"))],
+    );
+    let mut buf = [0u8; 512];
+    let ready = match socket.recv(&mut buf) {
+        Ok(len) if buf[..len].starts_with(b"READY=1") => started.elapsed(),
+        other => panic!("no READY=1 within 120 s: {other:?}"),
+    };
+    println!("READY=1 after {:.2}s", ready.as_secs_f64());
+
+    // Protection: the last target (the back of every queue) fails over 15 s after start.
+    let mut generation = vec![0usize; n];
+    let (mut healthz_checks, mut healthz_failures) = (0u32, 0u32);
+    let mut probe: Option<SystemTime> = None;
     while counter(port, "pglink_target_changes_total", "register") < n as u64 {
         assert!(daemon.is_running(), "daemon exited:\n{}", daemon.logs());
+        if probe.is_none() && started.elapsed() >= Duration::from_secs(15) {
+            generation[n - 1] = 1;
+            answer(&dns, n - 1, 1);
+            probe = Some(SystemTime::now());
+        }
+        healthz_checks += 1;
+        if http_get(port, "/healthz").map(|(code, _)| code) != Some(200) {
+            healthz_failures += 1;
+        }
         tokio::time::sleep(Duration::from_millis(200)).await;
     }
     let first_full = started.elapsed();
     println!("first full registration: {:.1}s", first_full.as_secs_f64());
+    println!("/healthz during start-up: {healthz_failures} failures in {healthz_checks} checks");
+    if let Some(at) = probe {
+        let events = log_events(&daemon);
+        let registered = events
+            .get(&(format!("t{}", n - 1), "registered targets".to_string()))
+            .and_then(|ts| ts.iter().filter(|t| **t >= at).min().copied());
+        match registered {
+            Some(r) => println!(
+                "failover on the last target 15 s after start: registered {:.2}s after the change",
+                r.duration_since(at).unwrap_or_default().as_secs_f64()
+            ),
+            None => println!("failover on the last target 15 s after start: never registered"),
+        }
+    }
 
     // Steady state: answers unchanged.
     tokio::time::sleep(Duration::from_secs(5)).await;
@@ -229,8 +278,7 @@ async fn main() {
     report_rss(&rss_samples, queries);
 
     // Failovers: every tenth moves 10% of the targets at once.
-    let mut generation = vec![0usize; n];
-    let mut changes: Vec<(String, SystemTime)> = Vec::new();
+    let mut changes: Vec<(String, SystemTime, usize)> = Vec::new();
     for round in 0..failovers {
         let count = if round % 10 == 9 { (n / 10).max(1) } else { 1 };
         let chosen: Vec<usize> = (0..count)
@@ -246,7 +294,7 @@ async fn main() {
         for &t in &chosen {
             generation[t] += 1;
             answer(&dns, t, generation[t]);
-            changes.push((format!("t{t}"), at));
+            changes.push((format!("t{t}"), at, round));
         }
         let round_start = Instant::now();
         let k = chosen.len() as u64;
@@ -263,21 +311,39 @@ async fn main() {
     }
     let events = log_events(&daemon);
     let (mut new_in, mut old_out) = (Vec::new(), Vec::new());
-    for (name, at) in &changes {
+    // The rounds that move many targets at once: until the last one's old address is out.
+    let mut bulk: BTreeMap<usize, Duration> = BTreeMap::new();
+    for (name, at, round) in &changes {
         let after = |msg: &str| {
             events
                 .get(&(name.clone(), msg.to_string()))
                 .and_then(|ts| ts.iter().filter(|t| *t >= at).min().copied())
         };
         if let (Some(r), Some(d)) = (after("registered targets"), after("deregistered targets")) {
+            let out = d.duration_since(*at).unwrap_or_default();
             new_in.push(r.duration_since(*at).unwrap_or_default());
-            old_out.push(d.duration_since(*at).unwrap_or_default());
+            old_out.push(out);
+            if round % 10 == 9 {
+                let slowest = bulk.entry(*round).or_default();
+                *slowest = (*slowest).max(out);
+            }
         }
     }
     if new_in.is_empty() {
         println!("failovers: none measured");
     } else {
         report(&mut new_in, &mut old_out, failovers);
+    }
+    if !bulk.is_empty() {
+        let rounds: Vec<String> = bulk
+            .values()
+            .map(|d| format!("{:.2}s", d.as_secs_f64()))
+            .collect();
+        println!(
+            "rounds moving {} targets at once, converged (every new in, every old out) after: {}",
+            (n / 10).max(1),
+            rounds.join(", ")
+        );
     }
     println!(
         "RSS after the failovers: {}",
