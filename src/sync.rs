@@ -131,6 +131,8 @@ pub struct Memory {
     vouched_at: Option<Instant>,
     /// The group is known to be pglink's (tagged, or adopted), and `kept` is settled.
     owned: bool,
+    /// The last ownership check failed: the start-up batch's tags are out of date.
+    tags_stale: bool,
     /// Described before the first pass (batched at start-up), not yet checked.
     prefetched: Option<GroupInfo>,
     group: Option<GroupInfo>,
@@ -244,7 +246,11 @@ impl<G: TargetGroups, R: Resolve, D: Discover> Syncer<G, R, D> {
         if let Some(turn) = self.routine_read(mem, now) {
             self.read(mem, &group, turn, now).await?;
             read_group = true;
-            // Usually at hand by now (the tag batches go ahead of first reads).
+        }
+        // A group that is not pglink's keeps failing every pass once it could be checked
+        // (read, or its tags at hand; the tag batches go ahead of first reads), so that
+        // /readyz says so; before that the first change settles it.
+        if !mem.owned && (mem.has_read() || self.tags_at_hand(mem)) {
             self.ensure_owned(mem, Priority::Retry).await?;
         }
         let observation = Observation::Addresses(resolved.addresses.clone());

@@ -30,13 +30,12 @@ impl<G: TargetGroups, R: Resolve, D: Discover> Syncer<G, R, D> {
                 ),
             });
         }
-        let tags_at_hand = group.tags.is_some() || self.groups.cached_tags(arn).is_some();
         mem.group = Some(group);
         mem.owned = false;
         mem.cidrs_read_at = Some(Instant::now());
         // Settled now when it costs no wait (and always outside the daemon), so that a group
         // that is not pglink's is reported at once; otherwise before the first change.
-        if tags_at_hand || mem.first_read.is_none() {
+        if self.tags_at_hand(mem) || mem.first_read.is_none() {
             self.ensure_owned(mem, Priority::Urgent).await?;
         }
         Ok(mem.group.clone().expect("described above"))
@@ -59,10 +58,19 @@ impl<G: TargetGroups, R: Resolve, D: Discover> Syncer<G, R, D> {
         };
         let settled = self.settle_ownership(mem, &mut group, priority).await;
         if settled.is_err() {
+            // Asked of AWS next time: the group may be tagged meanwhile.
             group.tags = None;
+            mem.tags_stale = true;
         }
         mem.group = Some(group);
         settled
+    }
+
+    /// Whether ownership can be settled without an AWS call.
+    pub(super) fn tags_at_hand(&self, mem: &Memory) -> bool {
+        mem.group.as_ref().is_some_and(|g| {
+            g.tags.is_some() || (!mem.tags_stale && self.groups.cached_tags(&g.arn).is_some())
+        })
     }
 
     async fn settle_ownership(
@@ -71,11 +79,8 @@ impl<G: TargetGroups, R: Resolve, D: Discover> Syncer<G, R, D> {
         group: &mut GroupInfo,
         priority: Priority,
     ) -> Result<(), SyncError> {
-        let tags = match group
-            .tags
-            .take()
-            .or_else(|| self.groups.cached_tags(&group.arn))
-        {
+        let cached = || (!mem.tags_stale).then(|| self.groups.cached_tags(&group.arn))?;
+        let tags = match group.tags.take().or_else(cached) {
             Some(tags) => tags,
             None => {
                 self.budgets.describe.acquire(priority).await;

@@ -607,3 +607,36 @@ fn only_names_that_can_rotate_are_watched_for_rotation() {
         "a long TTL counts for at most a minute"
     );
 }
+
+/// In the daemon (first reads in line, tags possibly not at hand), a group that is not
+/// pglink's still fails every pass once it can be checked, and is followed as soon as it
+/// is tagged.
+#[tokio::test]
+async fn the_daemon_keeps_refusing_an_untagged_group_until_it_is_tagged() {
+    let mut info = owned_group(ARN);
+    info.tags = Some(Default::default());
+    let s = syncer(
+        FakeGroups::new(info),
+        FakeResolver::new(&["10.0.1.5"]),
+        false,
+        false,
+    );
+    // Already in sync with DNS: no change would reveal the problem.
+    s.groups.set_state(key("10.0.1.5"), TargetState::Healthy);
+    let mut mem = s.daemon_memory();
+    for _ in 0..3 {
+        let err = s.pass(&mut mem).await.unwrap_err();
+        assert_eq!(err.kind(), "not_owned", "{err}");
+    }
+    assert!(s.groups.calls().iter().all(|c| !c.is_mutating()));
+    s.groups
+        .info
+        .lock()
+        .unwrap()
+        .tags
+        .get_or_insert_default()
+        .extend(ownership::ownership_tags("t"));
+    let r = s.pass(&mut mem).await.unwrap();
+    assert!(r.group_known);
+    assert_eq!(s.groups.keys(), keys(&["10.0.1.5"]));
+}
