@@ -12,6 +12,7 @@ use aws_sdk_elasticloadbalancingv2::types::{Tag, TargetDescription, TargetGroup}
 use ipnet::IpNet;
 
 use crate::aws::{Observe, RegionClients};
+use crate::bootstrap::tags::elb_tags_of;
 use crate::error::AwsError;
 use crate::plan::{Registered, TargetKey, TargetState};
 use crate::target_state::Placement;
@@ -264,25 +265,8 @@ impl ElbTargetGroups {
     }
 
     async fn tags(&self, arn: &str) -> Result<BTreeMap<String, String>, AwsError> {
-        let out = self
-            .clients
-            .elb
-            .describe_tags()
-            .resource_arns(arn)
-            .send()
-            .await
-            .pipe_observe(&self.clients, "DescribeTags", arn)?;
-        Ok(out
-            .tag_descriptions()
-            .iter()
-            .flat_map(|d| d.tags())
-            .filter_map(|t| {
-                Some((
-                    t.key()?.to_string(),
-                    t.value().unwrap_or_default().to_string(),
-                ))
-            })
-            .collect())
+        let mut by_arn = elb_tags_of(&self.clients, &[arn.to_string()]).await?;
+        Ok(by_arn.remove(arn).unwrap_or_default())
     }
 }
 
