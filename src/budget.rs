@@ -142,7 +142,7 @@ impl Ticket {
         }
     }
 
-    /// Spends the token taken: the caller makes its call now.
+    /// Whether this ticket holds its token (its call may go out).
     pub fn is_granted(&self) -> bool {
         self.granted
     }
@@ -500,8 +500,8 @@ mod tests {
         assert!(start.elapsed() <= Duration::from_millis(1100));
     }
 
-    /// Tokens handed out to each class while `work` runs for `secs` of paused time.
-    async fn spawn_waiters(
+    /// `tasks` tasks that take tokens of `class` in a loop, counting each in `counter`.
+    fn spawn_waiters(
         b: &Arc<Budget>,
         class: Priority,
         tasks: usize,
@@ -528,8 +528,8 @@ mod tests {
     async fn retries_cannot_starve_first_reads() {
         let b = Arc::new(Budget::new(2.0, 1.0));
         let (retries, firsts) = (Arc::default(), Arc::default());
-        let mut tasks = spawn_waiters(&b, Priority::Retry, 50, &retries).await;
-        tasks.extend(spawn_waiters(&b, Priority::Background, 50, &firsts).await);
+        let mut tasks = spawn_waiters(&b, Priority::Retry, 50, &retries);
+        tasks.extend(spawn_waiters(&b, Priority::Background, 50, &firsts));
         tokio::time::sleep(Duration::from_secs(60)).await;
         let (r, f) = (count(&retries), count(&firsts));
         for t in tasks {
@@ -544,7 +544,7 @@ mod tests {
     async fn drift_checks_keep_a_share_behind_a_long_queue() {
         let b = Arc::new(Budget::new(2.0, 1.0));
         let firsts = Arc::default();
-        let tasks = spawn_waiters(&b, Priority::Background, 200, &firsts).await;
+        let tasks = spawn_waiters(&b, Priority::Background, 200, &firsts);
         let mut routine = 0;
         for _ in 0..600 {
             tokio::time::sleep(Duration::from_millis(100)).await;
@@ -566,10 +566,10 @@ mod tests {
         let b = Arc::new(Budget::with_reserve(2.0, 5.0, URGENT_RESERVE));
         let urgent = Arc::default();
         let firsts = Arc::default();
-        let mut tasks = spawn_waiters(&b, Priority::Background, 100, &firsts).await;
+        let mut tasks = spawn_waiters(&b, Priority::Background, 100, &firsts);
         tokio::time::sleep(Duration::from_secs(10)).await;
         let before = count(&urgent);
-        tasks.extend(spawn_waiters(&b, Priority::Urgent, 30, &urgent).await);
+        tasks.extend(spawn_waiters(&b, Priority::Urgent, 30, &urgent));
         tokio::time::sleep(Duration::from_secs(1)).await;
         let first_second = count(&urgent) - before;
         tokio::time::sleep(Duration::from_secs(9)).await;
@@ -615,7 +615,7 @@ mod tests {
     async fn a_wait_in_line_beats_the_pulse_while_the_line_moves() {
         let b = Arc::new(Budget::new(1.0, 1.0));
         let others = Arc::default();
-        let tasks = spawn_waiters(&b, Priority::Background, 100, &others).await;
+        let tasks = spawn_waiters(&b, Priority::Background, 100, &others);
         tokio::time::sleep(Duration::from_millis(10)).await;
         let pulse = crate::pulse::Pulse::new();
         let waiter = {

@@ -42,6 +42,20 @@ fn syncer(name: &str, ips: &[&str]) -> Syncer<FakeGroups, FakeResolver, FakeDisc
     }
 }
 
+/// `n` targets named t0.. answering 10.0.1.5, sharing `budgets` (as the daemon's do).
+fn fleet(
+    n: usize,
+    budgets: &Arc<crate::sync::Budgets>,
+) -> Vec<Syncer<FakeGroups, FakeResolver, FakeDiscover>> {
+    (0..n)
+        .map(|i| {
+            let mut s = syncer(&format!("t{i}"), &["10.0.1.5"]);
+            s.budgets = budgets.clone();
+            s
+        })
+        .collect()
+}
+
 fn dns_error() -> SyncError {
     SyncError::Dns {
         host: "h".into(),
@@ -161,12 +175,7 @@ async fn steady_state_resolves_once_per_interval() {
 #[tokio::test(start_paused = true)]
 async fn a_dns_budget_stretches_every_target_evenly() {
     let budgets = Arc::new(crate::sync::Budgets::new(20.0, 1e9));
-    let mut syncers = Vec::new();
-    for i in 0..100 {
-        let mut s = syncer(&format!("t{i}"), &["10.0.1.5"]);
-        s.budgets = budgets.clone();
-        syncers.push(s);
-    }
+    let syncers = fleet(100, &budgets);
     let resolvers: Vec<_> = syncers.iter().map(|s| s.resolver.clone()).collect();
     let shutdown = CancellationToken::new();
     let daemon = tokio::spawn(run(syncers, StatusBoard::default(), shutdown.clone()));
@@ -191,12 +200,7 @@ async fn a_dns_budget_stretches_every_target_evenly() {
 #[tokio::test(start_paused = true)]
 async fn a_failover_is_not_queued_behind_startup_reads() {
     let budgets = Arc::new(crate::sync::Budgets::new(1e9, 2.0));
-    let mut syncers = Vec::new();
-    for i in 0..60 {
-        let mut s = syncer(&format!("t{i}"), &["10.0.1.5"]);
-        s.budgets = budgets.clone();
-        syncers.push(s);
-    }
+    let syncers = fleet(60, &budgets);
     let (groups, dns) = (syncers[0].groups.clone(), syncers[0].resolver.clone());
     let shutdown = CancellationToken::new();
     let daemon = tokio::spawn(run(syncers, StatusBoard::default(), shutdown.clone()));
@@ -225,12 +229,9 @@ async fn a_failover_is_not_queued_behind_startup_reads() {
 async fn drift_checks_over_budget_never_slow_the_dns_pace() {
     // 50 targets want a drift check every second; the budget allows one every 2 s.
     let budgets = Arc::new(crate::sync::Budgets::new(1e9, 0.5));
-    let mut syncers = Vec::new();
-    for i in 0..50 {
-        let mut s = syncer(&format!("t{i}"), &["10.0.1.5"]);
-        s.budgets = budgets.clone();
+    let mut syncers = fleet(50, &budgets);
+    for s in &mut syncers {
         s.settings.drift_check = Duration::from_secs(1);
-        syncers.push(s);
     }
     let resolvers: Vec<_> = syncers.iter().map(|s| s.resolver.clone()).collect();
     let shutdown = CancellationToken::new();
@@ -255,12 +256,9 @@ async fn drift_checks_over_budget_never_slow_the_dns_pace() {
 async fn a_target_is_protected_before_its_first_read() {
     // 60 first reads at 1/s (after a burst of 5) take about a minute.
     let budgets = Arc::new(crate::sync::Budgets::new(1e9, 1.0));
-    let mut syncers = Vec::new();
-    for i in 0..60 {
-        let mut s = syncer(&format!("t{i}"), &["10.0.1.5"]);
-        s.budgets = budgets.clone();
+    let mut syncers = fleet(60, &budgets);
+    for s in &mut syncers {
         s.prefetched = Some(s.groups.info.lock().unwrap().clone());
-        syncers.push(s);
     }
     let (groups, dns) = (syncers[59].groups.clone(), syncers[59].resolver.clone());
     let board = StatusBoard::default();
@@ -291,12 +289,7 @@ async fn a_target_is_protected_before_its_first_read() {
 async fn a_loop_waiting_long_for_its_turn_stays_live() {
     // 60 targets at 0.5 queries/s: each waits about 2 minutes for its next answer.
     let budgets = Arc::new(crate::sync::Budgets::new(0.5, 1e9));
-    let mut syncers = Vec::new();
-    for i in 0..60 {
-        let mut s = syncer(&format!("t{i}"), &["10.0.1.5"]);
-        s.budgets = budgets.clone();
-        syncers.push(s);
-    }
+    let syncers = fleet(60, &budgets);
     let names: Vec<String> = syncers.iter().map(|s| s.target.name.clone()).collect();
     let board = StatusBoard::default();
     let shutdown = CancellationToken::new();

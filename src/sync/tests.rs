@@ -100,10 +100,9 @@ async fn failover_registers_new_before_removing_old() {
     }
 }
 
-/// A failover needs no read at all: the register goes out on the copy, and pglink's own
-/// successful RegisterTargets vouches for the copy when the old target's removal comes due.
-#[tokio::test(start_paused = true)]
-async fn a_removal_right_after_its_own_registration_needs_no_read() {
+/// A target in sync at 10.0.1.5 whose answer has just moved to 10.0.2.9, after the pass
+/// that saw the move; the recorded calls are that pass's only.
+async fn failed_over() -> (TestSyncer, Memory) {
     let s = standard(&["10.0.1.5"]);
     let mut mem = Memory::default();
     s.pass(&mut mem).await.unwrap();
@@ -111,6 +110,14 @@ async fn a_removal_right_after_its_own_registration_needs_no_read() {
     s.resolver.set(&["10.0.2.9"]);
     s.groups.clear_calls();
     s.pass(&mut mem).await.unwrap();
+    (s, mem)
+}
+
+/// A failover needs no read at all: the register goes out on the copy, and pglink's own
+/// successful RegisterTargets vouches for the copy when the old target's removal comes due.
+#[tokio::test(start_paused = true)]
+async fn a_removal_right_after_its_own_registration_needs_no_read() {
+    let (s, mut mem) = failed_over().await;
     let register = s.groups.calls();
     assert!(
         matches!(register.as_slice(), [Call::Register(_)]),
@@ -136,12 +143,7 @@ async fn a_removal_right_after_its_own_registration_needs_no_read() {
 /// Without a recent registration of its own to vouch for the copy, a removal reads first.
 #[tokio::test(start_paused = true)]
 async fn a_removal_long_after_the_registration_reads_first() {
-    let s = standard(&["10.0.1.5"]);
-    let mut mem = Memory::default();
-    s.pass(&mut mem).await.unwrap();
-    s.pass(&mut mem).await.unwrap();
-    s.resolver.set(&["10.0.2.9"]);
-    s.pass(&mut mem).await.unwrap();
+    let (s, mut mem) = failed_over().await;
     tokio::time::advance(HEALTH_POLL).await;
     s.pass(&mut mem).await.unwrap();
     // DNS fails for longer than the vouch lasts: nothing may be removed meanwhile.
