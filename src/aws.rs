@@ -1,18 +1,21 @@
-//! AWS SDK configuration and per-region clients.
+//! AWS SDK configuration and clients per (role, region).
 
 use std::collections::HashMap;
 use std::time::Duration;
 
+use aws_config::identity::IdentityCache;
 use aws_config::retry::RetryConfig;
 use aws_config::timeout::TimeoutConfig;
 use aws_config::{BehaviorVersion, Region, SdkConfig};
+use aws_credential_types::provider::SharedCredentialsProvider;
 
 use aws_sdk_elasticloadbalancingv2::error::{ProvideErrorMetadata, SdkError};
 use aws_smithy_runtime_api::client::orchestrator::HttpResponse;
 
-use crate::config::AwsSettings;
+use crate::config::{AwsSettings, RoleToAssume};
 use crate::error::AwsError;
 use crate::metrics::Metrics;
+use crate::roles::RoleCredentials;
 
 /// Loads the SDK's configuration: the usual credential chain, with the region, profile and
 /// endpoint override from `[aws]`. `fallback_region` is used when `[aws] region` is unset,
@@ -92,28 +95,67 @@ impl RegionClients {
     }
 }
 
-/// One set of clients per region named by the configured target groups.
+/// Who a set of clients calls AWS as, and where: the daemon's own credentials or a
+/// target's role, in one region.
+#[derive(Clone, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct ClientKey {
+    pub role: Option<RoleToAssume>,
+    pub region: String,
+}
+
+impl ClientKey {
+    pub fn new(role: Option<&RoleToAssume>, region: &str) -> Self {
+        Self {
+            role: role.cloned(),
+            region: region.to_string(),
+        }
+    }
+}
+
+/// One set of clients per (role, region) the configured targets need. A role's clients in
+/// every region share one [`RoleCredentials`], so it is assumed once, not once per region.
 #[derive(Clone, Debug, Default)]
 pub struct Clients {
-    by_region: HashMap<String, RegionClients>,
+    by_key: HashMap<ClientKey, RegionClients>,
 }
 
 impl Clients {
-    pub fn new<'a>(
+    pub async fn new(
         sdk: &SdkConfig,
-        regions: impl IntoIterator<Item = &'a str>,
+        keys: impl IntoIterator<Item = ClientKey>,
         metrics: &Metrics,
     ) -> Self {
-        let by_region = regions
-            .into_iter()
-            .map(|r| (r.to_string(), RegionClients::new(sdk, r, metrics.clone())))
-            .collect();
-        Self { by_region }
+        let mut by_key = HashMap::new();
+        let mut roles: HashMap<RoleToAssume, SdkConfig> = HashMap::new();
+        for key in keys {
+            let clients = match &key.role {
+                None => RegionClients::new(sdk, &key.region, metrics.clone()),
+                Some(role) => {
+                    if !roles.contains_key(role) {
+                        let creds = RoleCredentials::new(sdk, role, &key.region).await;
+                        roles.insert(role.clone(), role_sdk_config(sdk, creds));
+                    }
+                    RegionClients::new(&roles[role], &key.region, metrics.clone())
+                }
+            };
+            by_key.insert(key, clients);
+        }
+        Self { by_key }
     }
 
-    pub fn region(&self, region: &str) -> Option<&RegionClients> {
-        self.by_region.get(region)
+    pub fn get(&self, key: &ClientKey) -> Option<&RegionClients> {
+        self.by_key.get(key)
     }
+}
+
+/// `base` signing with the role's credentials. The SDK's identity cache is off: the
+/// provider is the cache, and it renews minutes ahead, which the SDK's cache (asking again
+/// seconds before expiry) would never let it do.
+fn role_sdk_config(base: &SdkConfig, creds: RoleCredentials) -> SdkConfig {
+    base.to_builder()
+        .credentials_provider(SharedCredentialsProvider::new(creds))
+        .identity_cache(IdentityCache::no_cache())
+        .build()
 }
 
 /// `call.send().await.pipe_observe(&clients, "Operation", "resource")`: classify and count.

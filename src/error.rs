@@ -4,6 +4,8 @@
 use aws_sdk_elasticloadbalancingv2::error::{ProvideErrorMetadata, SdkError};
 use aws_smithy_runtime_api::client::orchestrator::HttpResponse;
 
+use crate::roles::RoleUnavailable;
+
 /// An AWS API call that failed, classified.
 #[derive(Debug, Clone, thiserror::Error)]
 pub enum AwsError {
@@ -25,6 +27,9 @@ pub enum AwsError {
     /// Timeouts, connection failures, 5xx: worth retrying as is.
     #[error("{op}: {detail}")]
     Transient { op: &'static str, detail: String },
+    /// No credentials to sign with: none found, or a target's role could not be assumed.
+    #[error("{op}: {detail}")]
+    Credentials { op: &'static str, detail: String },
     /// The request was understood and refused (validation, limits, conflicts).
     #[error("{op}: rejected ({code}: {message})")]
     Rejected {
@@ -50,6 +55,7 @@ impl AwsError {
             Self::NotFound { .. } => "not_found",
             Self::AccessDenied { .. } => "access_denied",
             Self::Transient { .. } => "transient",
+            Self::Credentials { .. } => "credentials",
             Self::Rejected { .. } => "rejected",
         }
     }
@@ -60,6 +66,13 @@ impl AwsError {
         E: ProvideErrorMetadata + std::error::Error + 'static,
     {
         let status = err.raw_response().map(|r| r.status().as_u16()).unwrap_or(0);
+        // The SDK reports a credentials failure as a request that could not be sent.
+        if let Some(role) = find_in_chain::<RoleUnavailable>(&err) {
+            return Self::Credentials {
+                op,
+                detail: role.to_string(),
+            };
+        }
         match err {
             SdkError::ServiceError(se) => {
                 let e = se.err();
@@ -137,6 +150,20 @@ fn dispatch_detail(d: &aws_smithy_runtime_api::client::result::DispatchFailure) 
     } else {
         "request could not be sent".into()
     }
+}
+
+/// The first error of type `T` in `err`'s source chain.
+fn find_in_chain<'e, T: std::error::Error + 'static>(
+    err: &'e (dyn std::error::Error + 'static),
+) -> Option<&'e T> {
+    let mut source = Some(err);
+    while let Some(s) = source {
+        if let Some(found) = s.downcast_ref::<T>() {
+            return Some(found);
+        }
+        source = s.source();
+    }
+    None
 }
 
 /// The error and its sources on one line.

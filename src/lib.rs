@@ -27,6 +27,7 @@ pub mod plan;
 pub mod prefetch;
 pub mod pulse;
 pub mod resolve;
+pub mod roles;
 pub mod scheduler;
 pub mod server;
 pub mod sync;

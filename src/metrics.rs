@@ -52,6 +52,14 @@ pub struct ErrorLabels {
 }
 
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct TargetInfoLabels {
+    pub target: String,
+    pub account: String,
+    pub region: String,
+    pub role: String,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
 pub struct BuildLabels {
     pub version: String,
 }
@@ -80,6 +88,7 @@ pub struct Metrics {
     pub last_success: Family<TargetLabel, Gauge<f64, AtomicU64>>,
     pub target_states: Family<StateLabels, Gauge>,
     pub target_problems: Family<ProblemLabels, Gauge>,
+    pub target_infos: Family<TargetInfoLabels, Gauge>,
 }
 
 impl std::fmt::Debug for Metrics {
@@ -179,6 +188,12 @@ impl Metrics {
             "Registered targets that cannot serve: unused (AZ not enabled, no listener) or unhealthy past the grace",
             target_problems.clone(),
         );
+        let target_infos = Family::<TargetInfoLabels, Gauge>::default();
+        r.register(
+            "target_info",
+            "1 per target: its target group's account and region, and the role its calls are made as (empty: the daemon's own credentials)",
+            target_infos.clone(),
+        );
         let build = Family::<BuildLabels, Gauge>::default();
         build
             .get_or_create(&BuildLabels {
@@ -201,7 +216,20 @@ impl Metrics {
             last_success,
             target_states,
             target_problems,
+            target_infos,
         }
+    }
+
+    /// Records who and where a target's calls go to, for joins (`* on(target)`) in queries.
+    pub fn target_info(&self, target: &str, account: &str, region: &str, role: &str) {
+        self.target_infos
+            .get_or_create(&TargetInfoLabels {
+                target: target.into(),
+                account: account.into(),
+                region: region.into(),
+                role: role.into(),
+            })
+            .set(1);
     }
 
     /// The OpenMetrics text exposition.
@@ -258,6 +286,7 @@ mod tests {
     fn exposition_names_carry_the_prefix() {
         let m = Metrics::new();
         m.syncs.get_or_create(&Metrics::result("a", "ok")).inc();
+        m.target_info("a", "123456789012", "us-east-1", "");
         m.aws_call("RegisterTargets", Some("throttled"));
         m.detection_to_registration
             .get_or_create(&Metrics::target("a"))
@@ -269,6 +298,7 @@ mod tests {
             "pglink_aws_api_errors_total{operation=\"RegisterTargets\",kind=\"throttled\"} 1",
             "pglink_detection_to_registration_seconds_count{target=\"a\"} 1",
             "pglink_build_info{version=",
+            "pglink_target_info{target=\"a\",account=\"123456789012\",region=\"us-east-1\",role=\"\"} 1",
         ] {
             assert!(text.contains(name), "missing {name} in\n{text}");
         }

@@ -93,14 +93,23 @@ enum Turn {
 pub struct Budgets {
     /// DNS queries, far below the VPC resolver's ~1024 packets/s per network interface.
     pub dns: Arc<Budget>,
-    /// ELBv2 Describe calls: the account's bucket (~10/s refill) is shared with everything.
+    /// ELBv2 Describe calls: the account's bucket (~10/s refill) is shared with everything
+    /// else in that account and region, so each (account, region) has a budget of its own.
     pub describe: Arc<Budget>,
 }
 
 impl Budgets {
     pub fn new(dns_per_second: f64, describe_per_second: f64) -> Self {
+        Self::sharing_dns(
+            Arc::new(Budget::new(dns_per_second, dns_per_second)),
+            describe_per_second,
+        )
+    }
+
+    /// A Describe budget of its own (another account or region) and the daemon's DNS budget.
+    pub fn sharing_dns(dns: Arc<Budget>, describe_per_second: f64) -> Self {
         Self {
-            dns: Arc::new(Budget::new(dns_per_second, dns_per_second)),
+            dns,
             describe: Arc::new(Budget::with_reserve(
                 describe_per_second,
                 DESCRIBE_BURST,

@@ -5,11 +5,12 @@
 
 mod support;
 
+use std::collections::BTreeMap;
 use std::time::{Duration, Instant};
 
 use support::dns::Behaviour;
 use support::fixture::{self, set, Daemon, TargetEntry, Watcher};
-use support::strict::kit;
+use support::strict::{kit, Strict};
 use support::world::{instance_name, World};
 
 const BIN: &str = env!("CARGO_BIN_EXE_pglink");
@@ -331,4 +332,115 @@ async fn plain_moto_smoke_failover() {
     w.point(HOST, "10.0.2.20");
     watch.wait_for(&set(&["10.0.2.20:5432"]), LIMIT).await;
     assert!(watch.never_emptied());
+}
+
+/// One daemon, three accounts: a target on the daemon's own credentials; one whose group
+/// lives in account B, reached by assuming a role there with the external ID its trust
+/// policy requires; one whose role (account C) does not trust the daemon. C fails alone,
+/// naming its role and AWS's refusal; the others follow a failover; STS is asked once per
+/// role, not per call; `plan` shows each target's account and exits 1 for C.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn targets_in_other_accounts_are_synced_through_their_roles() {
+    const ROLE_B: &str = "arn:aws:iam::111111111111:role/pglink-sync";
+    const ROLE_C: &str = "arn:aws:iam::222222222222:role/pglink-sync";
+    const HOST_B: &str = "billing.c9akciq32.us-east-1.rds.amazonaws.com";
+    const HOST_C: &str = "ledger.c9akciq32.us-east-1.rds.amazonaws.com";
+    let trust = BTreeMap::from([(ROLE_B.to_string(), Some("tenant-b".to_string()))]);
+    let rules = Strict {
+        trust: Some(trust),
+        ..Strict::aws()
+    };
+    let w = World::strict_with(rules).await;
+    let arn_a = w.group("pglink-home", true).await;
+    let b = w.other_account("111111111111").await;
+    let arn_b = b.group("pglink-billing", true).await;
+    let c = w.other_account("222222222222").await;
+    let arn_c = c.group("pglink-ledger", true).await;
+    let own_view = w
+        .clients
+        .elb
+        .describe_target_groups()
+        .target_group_arns(&arn_b);
+    assert!(
+        own_view.send().await.is_err(),
+        "B's group must be out of reach of the daemon's own credentials"
+    );
+    w.point(HOST, "10.0.1.10");
+    w.point(HOST_B, "10.0.1.20");
+    w.point(HOST_C, "10.0.1.30");
+    let as_role = |mut entry: TargetEntry, extra: String| {
+        entry.extra = extra;
+        entry
+    };
+    let targets = [
+        TargetEntry::endpoint("home", HOST, &arn_a),
+        as_role(
+            TargetEntry::endpoint("billing", HOST_B, &arn_b),
+            format!("role_arn = \"{ROLE_B}\"\nexternal_id = \"tenant-b\""),
+        ),
+        as_role(
+            TargetEntry::endpoint("ledger", HOST_C, &arn_c),
+            format!("role_arn = \"{ROLE_C}\""),
+        ),
+    ];
+    let (watch_a, watch_b) = (w.watch(&arn_a), b.watch(&arn_b));
+    let started = Instant::now();
+    let daemon = w.daemon(BIN, &targets);
+    watch_a.wait_for(&set(&["10.0.1.10:5432"]), LIMIT).await;
+    watch_b.wait_for(&set(&["10.0.1.20:5432"]), LIMIT).await;
+
+    w.point(HOST, "10.0.2.10");
+    w.point(HOST_B, "10.0.2.20");
+    let settle = Duration::from_secs(60);
+    watch_a.wait_for(&set(&["10.0.2.10:5432"]), settle).await;
+    watch_b.wait_for(&set(&["10.0.2.20:5432"]), settle).await;
+    assert!(watch_b.never_emptied(), "{:?}", watch_b.transitions());
+
+    let refusal = format!("could not assume role {ROLE_C}: AccessDenied: User:");
+    fixture::eventually(LIMIT, "the refusal, named, in the logs", || {
+        daemon.logs().contains(&refusal)
+    })
+    .await;
+    assert!(
+        fixture::registered(&c.clients.elb, &arn_c).await.is_empty(),
+        "nothing may change in C"
+    );
+    let assumed = |role: &str| {
+        let encoded = role.replace(':', "%3A").replace('/', "%2F");
+        let calls = w.proxy().requests().into_iter();
+        calls
+            .filter(|r| r.action.as_deref() == Some("AssumeRole"))
+            .filter(|r| r.body.contains(&encoded))
+            .map(|r| r.body)
+            .collect::<Vec<_>>()
+    };
+    let for_b = assumed(ROLE_B);
+    assert_eq!(for_b.len(), 1, "one session serves every call: {for_b:?}");
+    assert!(
+        for_b[0].contains("ExternalId=tenant-b") && for_b[0].contains("RoleSessionName=pglink"),
+        "{for_b:?}"
+    );
+    // A refused role is asked again every 10 s at most, not on every call.
+    let tries = assumed(ROLE_C).len() as u64;
+    let most = started.elapsed().as_secs() / 10 + 2;
+    assert!(
+        (1..=most).contains(&tries),
+        "{tries} AssumeRole calls for C"
+    );
+
+    let config = w.dir.path().join("pglink.toml");
+    let out = fixture::pglink(BIN, &["plan", "-c", config.to_str().unwrap()])
+        .output()
+        .unwrap();
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert_eq!(out.status.code(), Some(1), "{stdout}");
+    for line in [
+        "account:     123456789012 as the daemon's own credentials".to_string(),
+        format!("account:     111111111111 as {ROLE_B}"),
+        format!("account:     222222222222 as {ROLE_C}"),
+        refusal,
+    ] {
+        assert!(stdout.contains(&line), "no {line:?} in\n{stdout}");
+    }
+    assert!(stdout.contains("resolved:    10.0.2.20"), "{stdout}");
 }

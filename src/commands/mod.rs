@@ -8,12 +8,13 @@ mod once;
 mod plan_output;
 mod run;
 
-use std::collections::{BTreeSet, HashMap};
+use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::path::PathBuf;
 use std::sync::Arc;
 
-use crate::aws::{self, Clients};
-use crate::config::{self, Config, ConfigError, LogFormat, RawConfig};
+use crate::aws::{self, ClientKey, Clients};
+use crate::budget::Budget;
+use crate::config::{self, Config, ConfigError, LogFormat, RawConfig, Target};
 use crate::discover::RdsDiscovery;
 use crate::logging;
 use crate::metrics::Metrics;
@@ -91,93 +92,115 @@ pub(crate) fn block_on<F: std::future::Future<Output = Exit>>(body: F) -> Exit {
     }
 }
 
-/// One syncer per target, with clients for the region of its target group.
+/// One syncer per target, with clients for its role in its target group's region (and its
+/// database's region for RDS lookups), and the Describe budget of the group's account and
+/// region.
 pub(crate) async fn build_syncers(
     config: &Config,
     dry_run: bool,
     metrics: &Metrics,
 ) -> Result<Vec<RealSyncer>, Exit> {
-    let regions: BTreeSet<&str> = config
+    let group_key = |t: &Target| ClientKey::new(t.role.as_ref(), &t.target_group.region);
+    let database_key = |t: &Target| ClientKey::new(t.role.as_ref(), &t.database_region);
+    let keys: BTreeSet<ClientKey> = config
         .targets
         .iter()
-        .map(|t| t.target_group.region.as_str())
+        .flat_map(|t| [group_key(t), database_key(t)])
         .collect();
-    let sdk = aws::sdk_config(&config.aws, regions.first().copied()).await;
-    let clients = Clients::new(&sdk, regions.iter().copied(), metrics);
+    let first_region = config
+        .targets
+        .first()
+        .map(|t| t.target_group.region.as_str());
+    let sdk = aws::sdk_config(&config.aws, first_region).await;
+    let clients = Clients::new(&sdk, keys.iter().cloned(), metrics).await;
     let resolver =
         Arc::new(DnsResolver::new(&config.dns).map_err(|e| Exit::BadInput(format!("dns: {e}")))?);
-    let budgets = Arc::new(Budgets::new(
+    let dns_budget = Arc::new(Budget::new(
         config.dns.max_queries_per_second,
-        config.aws.max_describe_per_second,
+        config.dns.max_queries_per_second,
     ));
-    // One adapter per region, shared: its caches (VPC CIDRs, tags) serve every target.
+    // AWS's Describe bucket is per account and region.
+    let mut budgets: HashMap<(&str, &str), Arc<Budgets>> = HashMap::new();
+    // One adapter per (role, region), shared: its caches (VPC CIDRs, tags) serve every target.
     let tag_cache = TagCache::default();
-    let groups: HashMap<&str, Arc<ElbTargetGroups>> = regions
-        .iter()
-        .filter_map(|r| {
-            let c = clients.region(r)?.clone();
-            Some((*r, Arc::new(ElbTargetGroups::sharing(c, tag_cache.clone()))))
-        })
-        .collect();
+    let mut groups: HashMap<ClientKey, Arc<ElbTargetGroups>> = HashMap::new();
     let mut syncers = Vec::with_capacity(config.targets.len());
     for target in &config.targets {
-        let region = target.target_group.region.as_str();
-        let clients = clients
-            .region(region)
-            .expect("a client exists for every configured region");
+        let key = group_key(target);
+        let on_group = clients
+            .get(&key)
+            .expect("clients exist for every target's key");
+        let on_database = clients
+            .get(&database_key(target))
+            .expect("clients exist for every target's key");
+        let tg = &target.target_group;
+        let budgets = budgets
+            .entry((tg.account.as_str(), tg.region.as_str()))
+            .or_insert_with(|| {
+                Arc::new(Budgets::sharing_dns(
+                    dns_budget.clone(),
+                    config.aws.max_describe_per_second,
+                ))
+            })
+            .clone();
+        let groups = groups
+            .entry(key)
+            .or_insert_with(|| {
+                Arc::new(ElbTargetGroups::sharing(
+                    on_group.clone(),
+                    tag_cache.clone(),
+                ))
+            })
+            .clone();
+        metrics.target_info(
+            &target.name,
+            &tg.account,
+            &tg.region,
+            target.role.as_ref().map_or("", |r| r.arn.as_str()),
+        );
         syncers.push(Syncer {
             target: target.clone(),
-            groups: groups[region].clone(),
+            groups,
             resolver: resolver.clone(),
-            discover: Arc::new(RdsDiscovery::new(clients.clone())),
+            discover: Arc::new(RdsDiscovery::new(on_database.clone())),
             settings: config.sync.clone(),
             dry_run,
             metrics: metrics.clone(),
-            budgets: budgets.clone(),
+            budgets,
             prefetched: None,
         });
     }
-    prefetch(&clients, &budgets, &mut syncers, &tag_cache).await;
+    prefetch(&clients, &mut syncers, &tag_cache).await;
     Ok(syncers)
 }
 
-/// Describes every target group in batches before the first passes, and starts reading
-/// their tags in the background.
-async fn prefetch(
-    clients: &Clients,
-    budgets: &Budgets,
-    syncers: &mut [RealSyncer],
-    tag_cache: &TagCache,
-) {
-    let mut by_region: std::collections::BTreeMap<String, Vec<String>> = Default::default();
+/// Describes every target group in batches before the first passes (per role and region,
+/// under that account's budget), and starts reading their tags in the background.
+async fn prefetch(clients: &Clients, syncers: &mut [RealSyncer], tag_cache: &TagCache) {
+    let key_of =
+        |s: &RealSyncer| ClientKey::new(s.target.role.as_ref(), &s.target.target_group.region);
+    let mut by_key: BTreeMap<ClientKey, (Vec<String>, Arc<Budget>)> = BTreeMap::new();
     for s in syncers.iter() {
-        by_region
-            .entry(s.target.target_group.region.clone())
-            .or_default()
+        by_key
+            .entry(key_of(s))
+            .or_insert_with(|| (Vec::new(), s.budgets.describe.clone()))
+            .0
             .push(s.target.target_group.arn.clone());
     }
     let deadline = tokio::time::Instant::now() + crate::prefetch::STARTUP_LIMIT;
-    for (region, arns) in by_region {
-        let Some(c) = clients.region(&region) else {
+    for (key, (arns, budget)) in by_key {
+        let Some(c) = clients.get(&key) else {
             continue;
         };
-        let mut found = crate::prefetch::describe_all(c, &arns, &budgets.describe, deadline).await;
+        let mut found = crate::prefetch::describe_all(c, &arns, &budget, deadline).await;
         let described: Vec<String> = arns
             .iter()
             .filter(|a| found.contains_key(*a))
             .cloned()
             .collect();
-        for s in syncers
-            .iter_mut()
-            .filter(|s| s.target.target_group.region == region)
-        {
+        for s in syncers.iter_mut().filter(|s| key_of(s) == key) {
             s.prefetched = found.remove(&s.target.target_group.arn);
         }
-        crate::prefetch::read_tags_in_background(
-            c.clone(),
-            described,
-            &budgets.describe,
-            tag_cache.clone(),
-        );
+        crate::prefetch::read_tags_in_background(c.clone(), described, &budget, tag_cache.clone());
     }
 }

@@ -26,6 +26,9 @@ struct RegisteredView {
 struct TargetView {
     name: String,
     target_group: String,
+    account: String,
+    /// The role the calls are made as; `None`: the daemon's own credentials.
+    role: Option<String>,
     hostname: Option<String>,
     port: Option<u16>,
     resolved: Vec<String>,
@@ -79,6 +82,8 @@ async fn view(syncer: RealSyncer) -> TargetView {
     let mut v = TargetView {
         name: syncer.target.name.clone(),
         target_group: syncer.target.target_group.arn.clone(),
+        account: syncer.target.target_group.account.clone(),
+        role: syncer.target.role.as_ref().map(|r| r.arn.clone()),
         hostname: None,
         port: None,
         resolved: vec![],
@@ -166,6 +171,12 @@ fn render(views: &[TargetView]) -> String {
     };
     for v in views {
         let _ = writeln!(out, "{}  ({})", v.name, v.target_group);
+        let _ = writeln!(
+            out,
+            "  account:     {} as {}",
+            v.account,
+            v.role.as_deref().unwrap_or("the daemon's own credentials")
+        );
         if let Some(e) = &v.error {
             let _ = writeln!(out, "  error:       {e}");
             let _ = writeln!(out, "  changes:     none (nothing is planned without a usable answer and a readable group)\n");

@@ -18,7 +18,8 @@ use figment::Figment;
 pub use raw::RawConfig;
 pub use validate::{
     Adopt, AwsSettings, BootstrapSettings, Config, ConsumerEnvironment, DatabaseKind, DnsSettings,
-    EndpointSource, LogFormat, LogSettings, ServerSettings, SyncSettings, Target, TargetGroupArn,
+    EndpointSource, LogFormat, LogSettings, RoleToAssume, ServerSettings, SyncSettings, Target,
+    TargetGroupArn,
 };
 
 /// Environment variable that names the config file when `-c` is not given.

@@ -150,6 +150,12 @@ pub struct RawTarget {
     pub port: Option<i64>,
     #[serde(default)]
     pub adopt: RawAdopt,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub role_arn: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub external_id: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub region: Option<String>,
 }
 
 /// `adopt = true | false | "keep" | "replace"`.

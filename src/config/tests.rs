@@ -194,3 +194,62 @@ fn errors_stay_on_one_line_whatever_the_input_holds() {
         }
     }
 }
+
+#[test]
+fn a_target_may_assume_a_role_in_its_groups_account() {
+    let text = format!(
+        "{}role_arn = \"arn:aws:iam::123456789012:role/pglink-sync\"\nexternal_id = \"tenant-42\"\n",
+        minimal()
+    );
+    let c = load_text(&text).unwrap();
+    let role = c.targets[0].role.as_ref().unwrap();
+    assert_eq!(role.account, "123456789012");
+    assert_eq!(role.external_id.as_deref(), Some("tenant-42"));
+    assert_eq!(c.targets[0].database_region, "us-east-1");
+    assert!(load_text(&minimal()).unwrap().targets[0].role.is_none());
+}
+
+#[test]
+fn a_role_elsewhere_or_an_orphan_external_id_is_refused() {
+    let other_account = format!(
+        "{}role_arn = \"arn:aws:iam::999988887777:role/pglink-sync\"\n",
+        minimal()
+    );
+    let e = error_of(&other_account);
+    assert!(e.contains("`targets[0].role_arn`"), "{e}");
+    assert!(e.contains("account 123456789012"), "{e}");
+    let other_partition = format!(
+        "{}role_arn = \"arn:aws-cn:iam::123456789012:role/pglink-sync\"\n",
+        minimal()
+    );
+    assert!(error_of(&other_partition).contains("partition aws"));
+    let orphan = format!("{}external_id = \"tenant-42\"\n", minimal());
+    let e = error_of(&orphan);
+    assert!(
+        e.contains("`targets[0].external_id`") && e.contains("role_arn"),
+        "{e}"
+    );
+    let user = format!(
+        "{}role_arn = \"arn:aws:iam::123456789012:user/pglink\"\n",
+        minimal()
+    );
+    assert!(error_of(&user).contains("expected an IAM role ARN"));
+}
+
+#[test]
+fn region_names_where_rds_is_asked_and_only_for_rds_sources() {
+    let text = format!(
+        "[[targets]]\nname = \"a\"\ndb_instance = \"analytics\"\nregion = \"eu-west-1\"\ntarget_group = \"{TG}\"\n"
+    );
+    let c = load_text(&text).unwrap();
+    assert_eq!(c.targets[0].database_region, "eu-west-1");
+    assert_eq!(c.targets[0].target_group.region, "us-east-1");
+    let on_endpoint = format!("{}region = \"eu-west-1\"\n", minimal());
+    let e = error_of(&on_endpoint);
+    assert!(
+        e.contains("`targets[0].region`") && e.contains("db_instance"),
+        "{e}"
+    );
+    let bad = text.replace("eu-west-1", "europe");
+    assert!(error_of(&bad).contains("expected a region"));
+}

@@ -25,7 +25,7 @@ pub struct AwsSettings {
     pub region: Option<String>,
     pub endpoint_url: Option<String>,
     pub profile: Option<String>,
-    /// ELBv2 Describe calls per second, for the whole daemon.
+    /// ELBv2 Describe calls per second, for each (account, region) of the target groups.
     pub max_describe_per_second: f64,
 }
 
@@ -90,6 +90,7 @@ impl fmt::Display for EndpointSource {
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
 pub struct TargetGroupArn {
     pub arn: String,
+    pub partition: String,
     pub region: String,
     pub account: String,
     pub name: String,
@@ -124,6 +125,7 @@ impl TargetGroupArn {
         }
         Ok(Self {
             arn: text.to_string(),
+            partition: partition.to_string(),
             region: region.to_string(),
             account: account.to_string(),
             name: name.to_string(),
@@ -140,6 +142,18 @@ pub struct Target {
     pub port: Option<u16>,
     /// Whether an untagged target group is taken over, and what happens to its targets.
     pub adopt: Adopt,
+    /// The role this target's AWS calls are made as; `None`: the daemon's own credentials.
+    pub role: Option<RoleToAssume>,
+    /// Where RDS is asked for `db_instance` / `db_cluster`: `region`, else the group's.
+    pub database_region: String,
+}
+
+/// An IAM role in the target group's account, assumed through STS for one target's calls.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct RoleToAssume {
+    pub arn: String,
+    pub account: String,
+    pub external_id: Option<String>,
 }
 
 /// Taking over a target group that pglink did not create.
@@ -428,13 +442,68 @@ fn target(i: usize, t: &RawTarget) -> Result<Target, ConfigError> {
         .port
         .map(|p| at(key("port"), values::integer_in::<u16>(p, 1, 65535)))
         .transpose()?;
+    let target_group = at(key("target_group"), TargetGroupArn::parse(&t.target_group))?;
+    let role = role(t, &target_group).map_err(|(k, e)| ConfigError::invalid(key(k), e))?;
+    let database_region = match &t.region {
+        None => target_group.region.clone(),
+        Some(_) if matches!(source, EndpointSource::Hostname(_)) => {
+            return Err(ConfigError::invalid(
+                key("region"),
+                "expected only with db_instance or db_cluster (where RDS is asked for the \
+                 endpoint); an endpoint is resolved by DNS and the group's region is in its ARN",
+            ))
+        }
+        Some(r) => at(key("region"), values::region(r))?,
+    };
     Ok(Target {
         name,
         source,
-        target_group: at(key("target_group"), TargetGroupArn::parse(&t.target_group))?,
+        target_group,
         port,
         adopt: at(key("adopt"), adopt(&t.adopt))?,
+        role,
+        database_region,
     })
+}
+
+/// `role_arn` and `external_id`. ELBv2 has no resource-based policies, so only a principal
+/// of the group's own account can change it: the role must live in that account.
+/// https://docs.aws.amazon.com/IAM/latest/UserGuide/reference_aws-services-that-work-with-iam.html
+fn role(
+    t: &RawTarget,
+    group: &TargetGroupArn,
+) -> Result<Option<RoleToAssume>, (&'static str, String)> {
+    let external_id = t
+        .external_id
+        .as_deref()
+        .map(values::external_id)
+        .transpose()
+        .map_err(|e| ("external_id", e))?;
+    let Some(arn) = &t.role_arn else {
+        return match external_id {
+            Some(_) => Err((
+                "external_id",
+                "expected only with role_arn (it is sent when assuming that role)".into(),
+            )),
+            None => Ok(None),
+        };
+    };
+    let (partition, account) = values::role_arn(arn).map_err(|e| ("role_arn", e))?;
+    if partition != group.partition || account != group.account {
+        return Err((
+            "role_arn",
+            format!(
+                "expected a role in the target group's account {} (partition {}): only that \
+                 account's principals can change the group, got {arn:?}",
+                group.account, group.partition
+            ),
+        ));
+    }
+    Ok(Some(RoleToAssume {
+        arn: arn.clone(),
+        account,
+        external_id,
+    }))
 }
 
 fn adopt(raw: &RawAdopt) -> Result<Adopt, String> {

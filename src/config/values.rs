@@ -155,6 +155,73 @@ pub fn principal_arn(text: &str) -> Result<String, String> {
     }
 }
 
+/// An IAM role ARN, `arn:PARTITION:iam::ACCOUNT:role/[PATH/]NAME`, split into its
+/// partition and account. Name characters and lengths from
+/// https://docs.aws.amazon.com/IAM/latest/APIReference/API_Role.html
+pub fn role_arn(text: &str) -> Result<(String, String), String> {
+    let expected = || {
+        format!("expected an IAM role ARN such as \"arn:aws:iam::123456789012:role/pglink-sync\", got {text:?}")
+    };
+    let parts: Vec<&str> = text.splitn(6, ':').collect();
+    let ["arn", partition, "iam", "", account, resource] = parts.as_slice() else {
+        return Err(expected());
+    };
+    let Some(path_and_name) = resource.strip_prefix("role/") else {
+        return Err(expected());
+    };
+    let role_name = path_and_name.rsplit('/').next().unwrap_or("");
+    let name_ok = (1..=64).contains(&role_name.len())
+        && role_name
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b"+=,.@_-".contains(&b));
+    let path_ok =
+        path_and_name.len() <= 512 + 64 && path_and_name.bytes().all(|b| (0x21..0x7f).contains(&b));
+    let ok = partition.starts_with("aws")
+        && partition
+            .bytes()
+            .all(|b| b.is_ascii_lowercase() || b == b'-')
+        && account.len() == 12
+        && account.bytes().all(|b| b.is_ascii_digit())
+        && name_ok
+        && path_ok;
+    if !ok {
+        return Err(expected());
+    }
+    Ok((partition.to_string(), account.to_string()))
+}
+
+/// An STS external ID: 2-1224 characters of letters, digits and `+=,.@:/-_`
+/// (https://docs.aws.amazon.com/STS/latest/APIReference/API_AssumeRole.html).
+pub fn external_id(text: &str) -> Result<String, String> {
+    let ok = (2..=1224).contains(&text.len())
+        && text
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b"+=,.@:/-_".contains(&b));
+    if !ok {
+        return Err(format!(
+            "expected 2-1224 letters, digits or +=,.@:/-_ (the ID the role's trust policy requires), got {text:?}"
+        ));
+    }
+    Ok(text.to_string())
+}
+
+/// An AWS region code such as `us-east-1`, `eu-central-2` or `us-gov-west-1`.
+pub fn region(text: &str) -> Result<String, String> {
+    let parts: Vec<&str> = text.split('-').collect();
+    let ok = parts.len() >= 3
+        && parts[..parts.len() - 1]
+            .iter()
+            .all(|p| !p.is_empty() && p.bytes().all(|b| b.is_ascii_lowercase()))
+        && parts[parts.len() - 1].bytes().all(|b| b.is_ascii_digit())
+        && !parts[parts.len() - 1].is_empty();
+    if !ok {
+        return Err(format!(
+            "expected a region such as \"us-east-1\", got {text:?}"
+        ));
+    }
+    Ok(text.to_string())
+}
+
 pub fn ip(text: &str) -> Result<IpAddr, String> {
     text.parse::<IpAddr>()
         .map_err(|_| format!("expected an IP address such as \"10.20.0.15\", got {text:?}"))
@@ -212,5 +279,36 @@ mod tests {
         assert!(name("analytics_1").is_ok());
         assert!(name("").is_err());
         assert!(name("has space").is_err());
+    }
+
+    #[test]
+    fn roles_external_ids_and_regions() {
+        assert_eq!(
+            role_arn("arn:aws:iam::111122223333:role/pglink-sync"),
+            Ok(("aws".into(), "111122223333".into()))
+        );
+        assert_eq!(
+            role_arn("arn:aws-us-gov:iam::111122223333:role/ops/pglink@eu"),
+            Ok(("aws-us-gov".into(), "111122223333".into()))
+        );
+        for bad in [
+            "arn:aws:iam::111122223333:user/pglink",
+            "arn:aws:iam::111122223333:role/",
+            "arn:aws:iam::1111:role/x",
+            "arn:aws:sts::111122223333:role/x",
+            "arn:aws:iam::111122223333:role/has space",
+            &format!("arn:aws:iam::111122223333:role/{}", "r".repeat(65)),
+        ] {
+            assert!(role_arn(bad).is_err(), "{bad:?} accepted");
+        }
+        assert!(external_id("tenant-42:prod/db").is_ok());
+        assert!(external_id("x").is_err());
+        assert!(external_id("has space").is_err());
+        assert!(external_id(&"x".repeat(1225)).is_err());
+        assert!(region("us-east-1").is_ok());
+        assert!(region("us-gov-west-1").is_ok());
+        for bad in ["useast1", "us-east", "US-EAST-1", "us--1", "us-east-1a"] {
+            assert!(region(bad).is_err(), "{bad:?} accepted");
+        }
     }
 }

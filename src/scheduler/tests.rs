@@ -30,6 +30,8 @@ fn syncer(name: &str, ips: &[&str]) -> Syncer<FakeGroups, FakeResolver, FakeDisc
             target_group: TargetGroupArn::parse(&arn).unwrap(),
             port: None,
             adopt: crate::config::Adopt::Off,
+            role: None,
+            database_region: "us-east-1".into(),
         },
         groups: Arc::new(FakeGroups::new(owned_group(&arn))),
         resolver: Arc::new(FakeResolver::new(ips)),

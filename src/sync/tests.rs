@@ -24,6 +24,8 @@ fn syncer(groups: FakeGroups, resolver: FakeResolver, adopt: bool, dry_run: bool
             } else {
                 crate::config::Adopt::Off
             },
+            role: None,
+            database_region: "us-east-1".into(),
         },
         groups: Arc::new(groups),
         resolver: Arc::new(resolver),

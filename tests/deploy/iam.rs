@@ -121,9 +121,20 @@ fn required_actions(files: &[PathBuf]) -> BTreeMap<String, BTreeSet<String>> {
                 .or_default()
                 .insert(rel.clone());
         }
+        for (provider, action) in CREDENTIAL_PROVIDERS {
+            if source.contains(provider) {
+                actions
+                    .entry(action.to_string())
+                    .or_default()
+                    .insert(rel.clone());
+            }
+        }
     }
     actions
 }
+
+/// Calls the SDK makes for a credentials provider the code builds, not through a client.
+const CREDENTIAL_PROVIDERS: &[(&str, &str)] = &[("AssumeRoleProvider", "sts:AssumeRole")];
 
 fn strings(v: &Value) -> Vec<String> {
     match v {
@@ -171,13 +182,14 @@ fn assert_covered(policy_rel: &str, required: &BTreeMap<String, BTreeSet<String>
     );
 }
 
-/// Every file with an AWS call the daemon makes: the adapters, the start-up batches, and
-/// the ELBv2 tag reader they share with bootstrap.
-const DAEMON_SOURCES: [&str; 4] = [
+/// Every file with an AWS call the daemon makes: the adapters, the start-up batches, the
+/// ELBv2 tag reader they share with bootstrap, and the targets' roles (STS).
+const DAEMON_SOURCES: [&str; 5] = [
     "src/targets.rs",
     "src/discover.rs",
     "src/prefetch.rs",
     "src/bootstrap/tags.rs",
+    "src/roles.rs",
 ];
 
 fn daemon_sources() -> Vec<PathBuf> {
@@ -327,5 +339,25 @@ fn policies_grant_no_wildcard_actions_and_name_every_statement() {
                 );
             }
         }
+    }
+}
+
+/// The trust policy a target account's role needs: only the daemon's role, only with the
+/// external ID (the confused-deputy guard).
+/// https://docs.aws.amazon.com/IAM/latest/UserGuide/id_roles_common-scenarios_third-party.html
+#[test]
+fn the_target_role_trusts_one_role_and_requires_the_external_id() {
+    let policy = json("deploy/iam/target-role-trust-policy.json");
+    for s in statements(&policy) {
+        assert_eq!(strings(&s["Action"]), ["sts:AssumeRole"], "{s}");
+        let principals = strings(&s["Principal"]["AWS"]);
+        assert!(
+            !principals.is_empty() && principals.iter().all(|p| p.contains(":role/")),
+            "trust a role, not an account or everyone: {s}"
+        );
+        assert!(
+            s["Condition"]["StringEquals"]["sts:ExternalId"].is_string(),
+            "no sts:ExternalId condition: {s}"
+        );
     }
 }

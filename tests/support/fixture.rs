@@ -13,6 +13,8 @@ use aws_sdk_ec2::types::{ResourceType, Tag as Ec2Tag, TagSpecification};
 use aws_sdk_elasticloadbalancingv2::types::{ProtocolEnum, Tag, TargetTypeEnum};
 
 pub const REGION: &str = "us-east-1";
+/// The emulator's account for the static test credentials.
+pub const ACCOUNT: &str = "123456789012";
 
 /// Static credentials and no instance-metadata probing: nothing leaves loopback.
 pub const AWS_ENV: &[(&str, &str)] = &[
@@ -42,12 +44,41 @@ pub struct Clients {
 
 impl Clients {
     pub async fn new(endpoint: &str) -> Clients {
-        let sdk = sdk(endpoint).await;
+        Clients::from_sdk(&sdk(endpoint).await)
+    }
+
+    /// Clients acting in `account`: the emulator serves whoever assumed a role there as
+    /// that account (its multi-account model), so fixtures can build another account's
+    /// resources. Asked of the emulator directly, never through a test's trust rules.
+    pub async fn in_account(endpoint: &str, account: &str) -> Clients {
+        let base = sdk(endpoint).await;
+        let out = aws_sdk_sts::Client::new(&base)
+            .assume_role()
+            .role_arn(format!("arn:aws:iam::{account}:role/fixture"))
+            .role_session_name("fixture")
+            .send()
+            .await
+            .expect("AssumeRole for a fixture account");
+        let c = out.credentials().expect("assumed credentials");
+        let creds = aws_sdk_ec2::config::Credentials::new(
+            c.access_key_id(),
+            c.secret_access_key(),
+            Some(c.session_token().to_string()),
+            None,
+            "fixture",
+        );
+        let sdk = base.into_builder().credentials_provider(
+            aws_credential_types::provider::SharedCredentialsProvider::new(creds),
+        );
+        Clients::from_sdk(&sdk.build())
+    }
+
+    fn from_sdk(sdk: &SdkConfig) -> Clients {
         Clients {
-            autoscaling: aws_sdk_autoscaling::Client::new(&sdk),
-            ec2: aws_sdk_ec2::Client::new(&sdk),
-            elb: aws_sdk_elasticloadbalancingv2::Client::new(&sdk),
-            rds: aws_sdk_rds::Client::new(&sdk),
+            autoscaling: aws_sdk_autoscaling::Client::new(sdk),
+            ec2: aws_sdk_ec2::Client::new(sdk),
+            elb: aws_sdk_elasticloadbalancingv2::Client::new(sdk),
+            rds: aws_sdk_rds::Client::new(sdk),
         }
     }
 }

@@ -6,6 +6,7 @@
 //!    `AvailabilityZone=all` for an address outside the group's VPC.
 //! 3. Target health follows AWS's state machine (`health.rs`).
 //! 4. ELBv2 Describe* calls share a token bucket.
+//! 5. STS AssumeRole honours the roles' trust policies (moto lets anyone assume anything).
 //!
 //! What the rules need from moto (a group's VPC, subnets, load balancers) comes from
 //! moto directly through the SDK (`facts.rs`), never through the proxy.
@@ -15,7 +16,7 @@ mod facts;
 mod health;
 pub mod kit;
 
-use std::collections::HashSet;
+use std::collections::{BTreeMap, HashSet};
 use std::net::IpAddr;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Mutex;
@@ -34,6 +35,9 @@ pub struct Strict {
     pub register_rules: bool,
     pub health: Option<HealthModel>,
     pub describe_bucket: Option<Bucket>,
+    /// Roles that trust the caller, each with the external ID its trust policy requires;
+    /// `None`: every role may be assumed, as moto has it.
+    pub trust: Option<BTreeMap<String, Option<String>>>,
 }
 
 /// How long a target registered through the proxy stays `initial`; draining lasts the
@@ -58,6 +62,7 @@ impl Strict {
             register_rules: true,
             health: Some(HealthModel::test()),
             describe_bucket: Some(Bucket::aws()),
+            trust: None,
         }
     }
 
@@ -68,6 +73,7 @@ impl Strict {
             register_rules: false,
             health: None,
             describe_bucket: None,
+            trust: None,
         }
     }
 }
@@ -145,6 +151,9 @@ impl Layer {
 
     /// Before upstream: a rule's answer, or `None` to forward.
     pub async fn check(&self, call: &mut Call) -> Option<Rejection> {
+        if call.action.as_deref() == Some("AssumeRole") {
+            return self.trust(call);
+        }
         if !call.elbv2 {
             return None;
         }
@@ -201,6 +210,31 @@ impl Layer {
             }
             _ => None,
         }
+    }
+
+    /// Rule 5: a role is assumed only by principals its trust policy names, and with the
+    /// external ID its `sts:ExternalId` condition requires; anything else is AccessDenied.
+    /// https://docs.aws.amazon.com/IAM/latest/UserGuide/id_roles_common-scenarios_third-party.html
+    /// https://docs.aws.amazon.com/STS/latest/APIReference/API_AssumeRole.html
+    fn trust(&self, call: &Call) -> Option<Rejection> {
+        let trusted = self.rules.trust.as_ref()?;
+        let role = call.get("RoleArn").unwrap_or_default();
+        let allowed = match trusted.get(role) {
+            Some(required) => required.as_deref() == call.get("ExternalId"),
+            None => false,
+        };
+        if allowed {
+            return None;
+        }
+        let message = format!(
+            "User: arn:aws:iam::123456789012:user/test is not authorized to perform: \
+             sts:AssumeRole on resource: {role}"
+        );
+        Some(Rejection {
+            status: 403,
+            code: "AccessDenied",
+            message,
+        })
     }
 
     /// Rule 4: one token per ELBv2 Describe* call.

@@ -132,6 +132,18 @@ impl World {
         arn
     }
 
+    /// Another AWS account in the emulator, with a VPC laid out like this world's.
+    pub async fn other_account(&self, account: &str) -> Account {
+        let clients = Clients::in_account(&self.moto.endpoint, account).await;
+        let net = fixture::network(&clients.ec2, "10.0.0.0/16").await;
+        Account {
+            clients,
+            vpc_id: net.vpc_id,
+            subnet_ids: net.subnet_ids,
+            strict: self.is_strict(),
+        }
+    }
+
     /// An internal NLB in `subnets` with a TCP listener forwarding to the group.
     pub async fn nlb_for(&self, arn: &str, name: &str, subnets: &[&str]) {
         let lb_name: String = format!("{name}-nlb").chars().take(32).collect();
@@ -152,6 +164,35 @@ impl World {
 
     pub fn daemon(&self, bin: &str, targets: &[TargetEntry]) -> Daemon {
         self.daemon_with(bin, "pglink.toml", &self.config(targets))
+    }
+
+    pub fn watch(&self, arn: &str) -> Watcher {
+        Watcher::start(
+            self.clients.elb.clone(),
+            arn.to_string(),
+            Duration::from_millis(40),
+        )
+    }
+}
+
+/// Another account's resources, built as that account.
+pub struct Account {
+    pub clients: Clients,
+    pub vpc_id: String,
+    pub subnet_ids: Vec<String>,
+    strict: bool,
+}
+
+impl Account {
+    /// As [`World::group`], in this account.
+    pub async fn group(&self, name: &str, owned: bool) -> String {
+        let arn = fixture::target_group(&self.clients.elb, &self.vpc_id, name, owned).await;
+        if self.strict {
+            let subnets: Vec<&str> = self.subnet_ids.iter().map(String::as_str).collect();
+            let lb_name: String = format!("{name}-nlb").chars().take(32).collect();
+            kit::nlb(&self.clients.elb, &lb_name, &subnets, &arn).await;
+        }
+        arn
     }
 
     pub fn watch(&self, arn: &str) -> Watcher {

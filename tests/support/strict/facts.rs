@@ -2,7 +2,8 @@
 //! proxy, so it costs no Describe tokens and is not recorded). A group's VPC, CIDRs and
 //! subnets are cached for a second (a test may add a CIDR to the VPC while it runs) and a
 //! subnet's zone for good; which load balancers use a group, and its attributes, are read
-//! every time.
+//! every time. A group in another account is read as that account (moto serves a caller
+//! who assumed a role in an account as that account).
 
 use std::collections::HashMap;
 use std::net::IpAddr;
@@ -12,7 +13,6 @@ use std::time::{Duration, Instant};
 use aws_sdk_ec2::types::Filter;
 use aws_sdk_elasticloadbalancingv2::types::{TargetDescription, TargetHealthReasonEnum};
 use ipnet::IpNet;
-use tokio::sync::OnceCell;
 
 use super::super::fixture::Clients;
 use super::Target;
@@ -49,7 +49,8 @@ pub struct Seen {
 
 pub struct Facts {
     upstream: String,
-    clients: OnceCell<Clients>,
+    /// By account; `None` is the emulator's default account.
+    clients: tokio::sync::Mutex<HashMap<Option<String>, Arc<Clients>>>,
     groups: Mutex<HashMap<String, (Arc<Group>, Instant)>>,
     subnet_zones: Mutex<HashMap<String, String>>,
 }
@@ -62,16 +63,29 @@ impl Facts {
     pub fn new(upstream: &str) -> Facts {
         Facts {
             upstream: upstream.to_string(),
-            clients: OnceCell::new(),
+            clients: Default::default(),
             groups: Mutex::default(),
             subnet_zones: Mutex::default(),
         }
     }
 
-    /// Made on first use, on whichever runtime serves the proxy.
-    async fn clients(&self) -> &Clients {
-        let make = || Clients::new(&self.upstream);
-        self.clients.get_or_init(make).await
+    /// Made on first use, on whichever runtime serves the proxy: clients acting in the
+    /// account of `arn` (the default account for anything else).
+    async fn clients(&self, arn: Option<&str>) -> Arc<Clients> {
+        let account = arn
+            .and_then(|a| a.split(':').nth(4))
+            .filter(|a| *a != super::super::fixture::ACCOUNT)
+            .map(str::to_string);
+        let mut by_account = self.clients.lock().await;
+        if let Some(c) = by_account.get(&account) {
+            return c.clone();
+        }
+        let c = Arc::new(match &account {
+            None => Clients::new(&self.upstream).await,
+            Some(a) => Clients::in_account(&self.upstream, a).await,
+        });
+        by_account.insert(account, c.clone());
+        c
     }
 
     /// The group, or `None` if moto does not know it (moto then answers the call).
@@ -87,7 +101,7 @@ impl Facts {
     }
 
     async fn load_group(&self, arn: &str) -> Option<Group> {
-        let c = self.clients().await;
+        let c = self.clients(Some(arn)).await;
         let out = c.elb.describe_target_groups().target_group_arns(arn);
         let out = out.send().await.ok()?;
         let g = out.target_groups().first()?;
@@ -107,28 +121,8 @@ impl Facts {
             port: g.port(),
             health_check_port: g.health_check_port().map(str::to_string),
             vpc_cidrs: cidrs.filter_map(|c| c.parse().ok()).collect(),
-            subnets: self.subnets_of(vpc_id).await?,
+            subnets: subnets_of(&c.ec2, vpc_id).await?,
         })
-    }
-
-    async fn subnets_of(&self, vpc_id: &str) -> Option<Vec<(IpNet, String)>> {
-        let filter = Filter::builder().name("vpc-id").values(vpc_id).build();
-        let ec2 = &self.clients().await.ec2;
-        let out = ec2.describe_subnets().filters(filter).send().await.ok()?;
-        let mut subnets = Vec::new();
-        for s in out.subnets() {
-            let Some(zone) = s.availability_zone() else {
-                continue;
-            };
-            let v6 = s.ipv6_cidr_block_association_set().iter();
-            let cidrs = s.cidr_block().into_iter();
-            for cidr in cidrs.chain(v6.filter_map(|a| a.ipv6_cidr_block())) {
-                if let Ok(net) = cidr.parse() {
-                    subnets.push((net, zone.to_string()));
-                }
-            }
-        }
-        Some(subnets)
     }
 
     /// The zones of `ids`, in order; `None` if moto does not know one of them.
@@ -141,7 +135,7 @@ impl Facts {
                 .collect()
         };
         if !missing.is_empty() {
-            let ec2 = &self.clients().await.ec2;
+            let ec2 = &self.clients(None).await.ec2;
             let out = ec2.describe_subnets().set_subnet_ids(Some(missing));
             let out = out.send().await.ok()?;
             let mut known = lock(&self.subnet_zones);
@@ -157,7 +151,7 @@ impl Facts {
 
     /// The zones enabled on the load balancers that use the group; empty when none does.
     pub async fn enabled_zones(&self, arn: &str) -> Option<Vec<String>> {
-        let elb = &self.clients().await.elb;
+        let elb = &self.clients(Some(arn)).await.elb;
         let out = elb.describe_target_groups().target_group_arns(arn);
         let out = out.send().await.ok()?;
         let lbs = out.target_groups().first()?.load_balancer_arns().to_vec();
@@ -182,7 +176,7 @@ impl Facts {
 
     /// `deregistration_delay.timeout_seconds`, or AWS's default of 300 s.
     pub async fn deregistration_delay(&self, arn: &str) -> Duration {
-        let elb = &self.clients().await.elb;
+        let elb = &self.clients(Some(arn)).await.elb;
         let out = elb.describe_target_group_attributes().target_group_arn(arn);
         let out = out.send().await.ok();
         let attrs = out.as_ref().map(|o| o.attributes()).unwrap_or_default();
@@ -200,7 +194,7 @@ impl Facts {
             d.set_availability_zone(t.zone.clone()).build()
         });
         let targets: Vec<TargetDescription> = described.collect();
-        let elb = &self.clients().await.elb;
+        let elb = &self.clients(Some(arn)).await.elb;
         let req = elb.describe_target_health().target_group_arn(arn);
         let req = req.set_targets((!targets.is_empty()).then_some(targets));
         let out = req.send().await.ok()?;
@@ -215,4 +209,23 @@ impl Facts {
         });
         Some(seen.collect())
     }
+}
+
+async fn subnets_of(ec2: &aws_sdk_ec2::Client, vpc_id: &str) -> Option<Vec<(IpNet, String)>> {
+    let filter = Filter::builder().name("vpc-id").values(vpc_id).build();
+    let out = ec2.describe_subnets().filters(filter).send().await.ok()?;
+    let mut subnets = Vec::new();
+    for s in out.subnets() {
+        let Some(zone) = s.availability_zone() else {
+            continue;
+        };
+        let v6 = s.ipv6_cidr_block_association_set().iter();
+        let cidrs = s.cidr_block().into_iter();
+        for cidr in cidrs.chain(v6.filter_map(|a| a.ipv6_cidr_block())) {
+            if let Ok(net) = cidr.parse() {
+                subnets.push((net, zone.to_string()));
+            }
+        }
+    }
+    Some(subnets)
 }
