@@ -325,15 +325,11 @@ async fn sigterm_and_sigint_stop_the_daemon_with_exit_code_zero() {
     }
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn db_instance_endpoint_is_discovered_through_rds() {
-    let w = world().await;
-    let arn = w.group("pglink-rds", true).await;
-    let db = w
-        .clients
-        .rds
+/// A Postgres instance `id` on port 5433; returns its endpoint address.
+async fn create_instance(rds: &aws_sdk_rds::Client, id: &str) -> String {
+    let db = rds
         .create_db_instance()
-        .db_instance_identifier("analytics")
+        .db_instance_identifier(id)
         .engine("postgres")
         .db_instance_class("db.t3.micro")
         .allocated_storage(20)
@@ -343,12 +339,18 @@ async fn db_instance_endpoint_is_discovered_through_rds() {
         .send()
         .await
         .expect("CreateDBInstance");
-    let address = db
-        .db_instance()
+    db.db_instance()
         .and_then(|d| d.endpoint())
         .and_then(|e| e.address())
         .unwrap()
-        .to_string();
+        .to_string()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn db_instance_endpoint_is_discovered_through_rds() {
+    let w = world().await;
+    let arn = w.group("pglink-rds", true).await;
+    let address = create_instance(&w.clients.rds, "analytics").await;
     w.point(&address, "10.0.1.10");
     let entry = TargetEntry {
         name: "rds".into(),
@@ -362,6 +364,38 @@ async fn db_instance_endpoint_is_discovered_through_rds() {
         .wait_for(&set(&["10.0.1.10:5433"]), LIMIT)
         .await;
     assert!(daemon.logs().contains("discovered the database endpoint"));
+}
+
+/// `region` on a target: RDS is asked in the database's region, not the group's.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_database_in_another_region_is_looked_up_there() {
+    let w = world().await;
+    let arn = w.group("pglink-west", true).await;
+    let sdk = fixture::sdk(&w.moto.endpoint).await;
+    let conf = aws_sdk_rds::config::Builder::from(&sdk)
+        .region(aws_config::Region::new("us-west-2"))
+        .build();
+    let west = aws_sdk_rds::Client::from_conf(conf);
+    let address = create_instance(&west, "west").await;
+    w.point(&address, "10.0.1.30");
+    let entry = |extra: &str| TargetEntry {
+        name: "west".into(),
+        source: "db_instance = \"west\"".into(),
+        arn: arn.clone(),
+        extra: extra.into(),
+    };
+    // Without `region`, the group's region has no such instance.
+    let path = fixture::write_config(w.dir.path(), &w.config(&[entry("")]));
+    let out = fixture::pglink(BIN, &["sync", "-c", path.to_str().unwrap()])
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(1), "{stderr}");
+    assert!(stderr.contains("west"), "{stderr}");
+    let _daemon = w.daemon(BIN, &[entry("region = \"us-west-2\"")]);
+    w.watch(&arn)
+        .wait_for(&set(&["10.0.1.30:5433"]), LIMIT)
+        .await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
