@@ -120,9 +120,12 @@ pub struct Clients {
 }
 
 impl Clients {
+    /// `sts_regions` names, for each role, the region whose STS endpoint assumes it (its
+    /// target groups' region: STS regional endpoints keep the call there).
     pub async fn new(
         sdk: &SdkConfig,
         keys: impl IntoIterator<Item = ClientKey>,
+        sts_regions: &HashMap<RoleToAssume, String>,
         metrics: &Metrics,
     ) -> Self {
         let mut by_key = HashMap::new();
@@ -132,7 +135,8 @@ impl Clients {
                 None => RegionClients::new(sdk, &key.region, metrics.clone()),
                 Some(role) => {
                     if !roles.contains_key(role) {
-                        let creds = RoleCredentials::new(sdk, role, &key.region).await;
+                        let sts_region = sts_regions.get(role).unwrap_or(&key.region);
+                        let creds = RoleCredentials::new(sdk, role, sts_region).await;
                         roles.insert(role.clone(), role_sdk_config(sdk, creds));
                     }
                     RegionClients::new(&roles[role], &key.region, metrics.clone())

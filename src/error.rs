@@ -27,7 +27,8 @@ pub enum AwsError {
     /// Timeouts, connection failures, 5xx: worth retrying as is.
     #[error("{op}: {detail}")]
     Transient { op: &'static str, detail: String },
-    /// No credentials to sign with: none found, or a target's role could not be assumed.
+    /// No credentials to sign with: a target's role could not be assumed (STS refused,
+    /// or could not be reached), with STS's reason.
     #[error("{op}: {detail}")]
     Credentials { op: &'static str, detail: String },
     /// The request was understood and refused (validation, limits, conflicts).
@@ -153,7 +154,7 @@ fn dispatch_detail(d: &aws_smithy_runtime_api::client::result::DispatchFailure) 
 }
 
 /// The first error of type `T` in `err`'s source chain.
-fn find_in_chain<'e, T: std::error::Error + 'static>(
+pub(crate) fn find_in_chain<'e, T: std::error::Error + 'static>(
     err: &'e (dyn std::error::Error + 'static),
 ) -> Option<&'e T> {
     let mut source = Some(err);

@@ -13,7 +13,7 @@ use aws_credential_types::Credentials;
 use tokio::sync::Mutex;
 
 use crate::config::RoleToAssume;
-use crate::error::error_chain;
+use crate::error::{error_chain, find_in_chain};
 
 /// Renew this long before expiry: the SDK's own cache asks again only seconds before, and
 /// a failed renewal must leave time to retry with the old credentials still valid.
@@ -129,15 +129,13 @@ impl RoleCredentials {
         let _renewing = match (self.renewing.try_lock(), &usable) {
             (Ok(guard), _) => guard,
             (Err(_), Some(c)) => return Ok(c.clone()),
-            (Err(_), None) => {
-                let guard = self.renewing.lock().await;
-                let (held, state) = self.at_hand(now);
-                if state == Some(Freshness::Fresh) {
-                    return Ok(held.expect("a state implies credentials"));
-                }
-                guard
-            }
+            (Err(_), None) => self.renewing.lock().await,
         };
+        // Another call may have renewed between the look above and the lock.
+        let (held, state) = self.at_hand(now);
+        if state == Some(Freshness::Fresh) {
+            return Ok(held.expect("a state implies credentials"));
+        }
         let recent_failure =
             self.held().failure.clone().filter(|(at, _)| {
                 now.duration_since(*at).unwrap_or_default() < RETRY_AFTER_FAILURE
@@ -189,19 +187,15 @@ impl ProvideCredentials for RoleCredentials {
 fn sts_reason(e: &CredentialsError) -> String {
     use aws_sdk_sts::error::{ProvideErrorMetadata, SdkError};
     use aws_sdk_sts::operation::assume_role::AssumeRoleError;
-    let mut source: Option<&(dyn std::error::Error + 'static)> = Some(e);
-    while let Some(s) = source {
-        if let Some(SdkError::ServiceError(se)) = s.downcast_ref::<SdkError<
-            AssumeRoleError,
-            aws_smithy_runtime_api::client::orchestrator::HttpResponse,
-        >>() {
+    type StsError =
+        SdkError<AssumeRoleError, aws_smithy_runtime_api::client::orchestrator::HttpResponse>;
+    match find_in_chain::<StsError>(e) {
+        Some(SdkError::ServiceError(se)) => {
             let code = se.err().code().unwrap_or("Unknown");
-            let message = se.err().message().unwrap_or("");
-            return format!("{code}: {message}");
+            format!("{code}: {}", se.err().message().unwrap_or(""))
         }
-        source = s.source();
+        _ => error_chain(e),
     }
-    error_chain(e)
 }
 
 #[cfg(test)]
@@ -323,9 +317,9 @@ mod tests {
         assert_eq!(sts.calls.load(Ordering::SeqCst), 3);
     }
 
-    /// STS that answers only when the test says so.
+    /// STS that answers only when the test says so, counting calls.
     #[derive(Debug)]
-    struct Gated(Arc<tokio::sync::Notify>);
+    struct Gated(Arc<tokio::sync::Notify>, Arc<AtomicUsize>);
 
     impl ProvideCredentials for Gated {
         fn provide_credentials<'a>(&'a self) -> future::ProvideCredentials<'a>
@@ -333,6 +327,7 @@ mod tests {
             Self: 'a,
         {
             future::ProvideCredentials::new(async move {
+                self.1.fetch_add(1, Ordering::SeqCst);
                 self.0.notified().await;
                 let expiry = Some(at(3000) + HOUR);
                 Ok(Credentials::new("ASIANEW", "s", None, expiry, "gated"))
@@ -343,8 +338,10 @@ mod tests {
     #[tokio::test]
     async fn nobody_waits_for_a_renewal_while_the_credentials_hold() {
         let gate = Arc::new(tokio::sync::Notify::new());
-        let role =
-            RoleCredentials::from_provider("arn:aws:iam::123456789012:role/r", Gated(gate.clone()));
+        let role = RoleCredentials::from_provider(
+            "arn:aws:iam::123456789012:role/r",
+            Gated(gate.clone(), Arc::default()),
+        );
         let old = Credentials::new("ASIAOLD", "s", None, Some(at(0) + HOUR), "held");
         role.held().credentials = Some(old.clone());
         let renewing = tokio::spawn({
@@ -359,5 +356,26 @@ mod tests {
         let renewed = renewing.await.unwrap().unwrap();
         assert_eq!(renewed.access_key_id(), "ASIANEW");
         assert_eq!(role.current(at(3402)).await.unwrap(), renewed);
+    }
+
+    #[tokio::test]
+    async fn callers_with_nothing_usable_share_one_sts_call() {
+        let (gate, calls) = (Arc::new(tokio::sync::Notify::new()), Arc::default());
+        let role = RoleCredentials::from_provider(
+            "arn:aws:iam::123456789012:role/r",
+            Gated(gate.clone(), Arc::clone(&calls)),
+        );
+        let callers: Vec<_> = (0..3)
+            .map(|_| {
+                let role = role.clone();
+                tokio::spawn(async move { role.current(at(0)).await })
+            })
+            .collect();
+        tokio::task::yield_now().await;
+        gate.notify_one();
+        for c in callers {
+            assert_eq!(c.await.unwrap().unwrap().access_key_id(), "ASIANEW");
+        }
+        assert_eq!(calls.load(Ordering::SeqCst), 1);
     }
 }

@@ -100,19 +100,25 @@ pub(crate) async fn build_syncers(
     dry_run: bool,
     metrics: &Metrics,
 ) -> Result<Vec<RealSyncer>, Exit> {
-    let group_key = |t: &Target| ClientKey::new(t.role.as_ref(), &t.target_group.region);
     let database_key = |t: &Target| ClientKey::new(t.role.as_ref(), &t.database_region);
     let keys: BTreeSet<ClientKey> = config
         .targets
         .iter()
         .flat_map(|t| [group_key(t), database_key(t)])
         .collect();
+    let mut sts_regions = HashMap::new();
+    for t in &config.targets {
+        if let Some(role) = &t.role {
+            let region = t.target_group.region.clone();
+            sts_regions.entry(role.clone()).or_insert(region);
+        }
+    }
     let first_region = config
         .targets
         .first()
         .map(|t| t.target_group.region.as_str());
     let sdk = aws::sdk_config(&config.aws, first_region).await;
-    let clients = Clients::new(&sdk, keys.iter().cloned(), metrics).await;
+    let clients = Clients::new(&sdk, keys.iter().cloned(), &sts_regions, metrics).await;
     let resolver =
         Arc::new(DnsResolver::new(&config.dns).map_err(|e| Exit::BadInput(format!("dns: {e}")))?);
     let dns_budget = Arc::new(Budget::new(
@@ -174,11 +180,15 @@ pub(crate) async fn build_syncers(
     Ok(syncers)
 }
 
+/// The clients a target's group is read and changed with: its role in its group's region.
+fn group_key(t: &Target) -> ClientKey {
+    ClientKey::new(t.role.as_ref(), &t.target_group.region)
+}
+
 /// Describes every target group in batches before the first passes (per role and region,
 /// under that account's budget), and starts reading their tags in the background.
 async fn prefetch(clients: &Clients, syncers: &mut [RealSyncer], tag_cache: &TagCache) {
-    let key_of =
-        |s: &RealSyncer| ClientKey::new(s.target.role.as_ref(), &s.target.target_group.region);
+    let key_of = |s: &RealSyncer| group_key(&s.target);
     let mut by_key: BTreeMap<ClientKey, (Vec<String>, Arc<Budget>)> = BTreeMap::new();
     for s in syncers.iter() {
         by_key

@@ -252,4 +252,6 @@ fn region_names_where_rds_is_asked_and_only_for_rds_sources() {
     );
     let bad = text.replace("eu-west-1", "europe");
     assert!(error_of(&bad).contains("expected a region"));
+    let other_partition = text.replace("eu-west-1", "cn-north-1");
+    assert!(error_of(&other_partition).contains("partition aws"));
 }

@@ -453,7 +453,21 @@ fn target(i: usize, t: &RawTarget) -> Result<Target, ConfigError> {
                  endpoint); an endpoint is resolved by DNS and the group's region is in its ARN",
             ))
         }
-        Some(r) => at(key("region"), values::region(r))?,
+        Some(r) => {
+            let region = at(key("region"), values::region(r))?;
+            let partition = values::partition_of(&region);
+            if partition != target_group.partition {
+                return Err(ConfigError::invalid(
+                    key("region"),
+                    format!(
+                        "expected a region of the target group's partition {}, got {r:?} \
+                         (partition {partition}): a group cannot target across partitions",
+                        target_group.partition
+                    ),
+                ));
+            }
+            region
+        }
     };
     Ok(Target {
         name,

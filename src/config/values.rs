@@ -205,6 +205,23 @@ pub fn external_id(text: &str) -> Result<String, String> {
     Ok(text.to_string())
 }
 
+/// The partition a region belongs to, from its prefix.
+/// https://docs.aws.amazon.com/whitepapers/latest/aws-fault-isolation-boundaries/partitions.html
+pub fn partition_of(region: &str) -> &'static str {
+    const PREFIXES: &[(&str, &str)] = &[
+        ("cn-", "aws-cn"),
+        ("us-gov-", "aws-us-gov"),
+        ("us-isob-", "aws-iso-b"),
+        ("us-isof-", "aws-iso-f"),
+        ("eu-isoe-", "aws-iso-e"),
+        ("us-iso-", "aws-iso"),
+    ];
+    PREFIXES
+        .iter()
+        .find(|(prefix, _)| region.starts_with(prefix))
+        .map_or("aws", |(_, partition)| partition)
+}
+
 /// An AWS region code such as `us-east-1`, `eu-central-2` or `us-gov-west-1`.
 pub fn region(text: &str) -> Result<String, String> {
     let parts: Vec<&str> = text.split('-').collect();
@@ -307,6 +324,9 @@ mod tests {
         assert!(external_id(&"x".repeat(1225)).is_err());
         assert!(region("us-east-1").is_ok());
         assert!(region("us-gov-west-1").is_ok());
+        assert_eq!(partition_of("us-gov-west-1"), "aws-us-gov");
+        assert_eq!(partition_of("cn-north-1"), "aws-cn");
+        assert_eq!(partition_of("eu-west-1"), "aws");
         for bad in ["useast1", "us-east", "US-EAST-1", "us--1", "us-east-1a"] {
             assert!(region(bad).is_err(), "{bad:?} accepted");
         }

@@ -212,15 +212,17 @@ impl Layer {
         }
     }
 
-    /// Rule 5: a role is assumed only by principals its trust policy names, and with the
-    /// external ID its `sts:ExternalId` condition requires; anything else is AccessDenied.
+    /// Rule 5: only the roles listed trust the caller (a test has one caller), each with
+    /// the external ID its `sts:ExternalId` condition requires, if any; anything else is
+    /// AccessDenied.
     /// https://docs.aws.amazon.com/IAM/latest/UserGuide/id_roles_common-scenarios_third-party.html
     /// https://docs.aws.amazon.com/STS/latest/APIReference/API_AssumeRole.html
     fn trust(&self, call: &Call) -> Option<Rejection> {
         let trusted = self.rules.trust.as_ref()?;
         let role = call.get("RoleArn").unwrap_or_default();
         let allowed = match trusted.get(role) {
-            Some(required) => required.as_deref() == call.get("ExternalId"),
+            Some(None) => true,
+            Some(Some(required)) => call.get("ExternalId") == Some(required.as_str()),
             None => false,
         };
         if allowed {
