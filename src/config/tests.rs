@@ -255,3 +255,25 @@ fn region_names_where_rds_is_asked_and_only_for_rds_sources() {
     let other_partition = text.replace("eu-west-1", "cn-north-1");
     assert!(error_of(&other_partition).contains("partition aws"));
 }
+
+#[test]
+fn a_log_level_that_would_silence_pglink_is_refused() {
+    for good in [
+        "info",
+        "DEBUG",
+        "info,pglink=debug",
+        "warn,aws_config=error",
+        "off",
+    ] {
+        let text = format!("{}[log]\nlevel = \"{good}\"\n", minimal());
+        assert!(load_text(&text).is_ok(), "{good} refused");
+    }
+    for bad in ["verbose", "info,verbose", "pglink", "", "["] {
+        let text = format!("{}[log]\nlevel = \"{bad}\"\n", minimal());
+        let e = error_of(&text);
+        assert!(
+            e.contains("`log.level`") && e.contains("trace, debug"),
+            "{bad}: {e}"
+        );
+    }
+}

@@ -377,11 +377,12 @@ fn log(raw: &RawConfig) -> Result<LogSettings, ConfigError> {
             ))
         }
     };
-    if tracing_subscriber::EnvFilter::try_new(&raw.log.level).is_err() {
+    if !is_log_filter(&raw.log.level) {
         return Err(ConfigError::invalid(
             "log.level",
             format!(
-                "expected a level or filter such as \"info\" or \"pglink=debug\", got {:?}",
+                "expected a level (trace, debug, info, warn, error, off) or filters such as \
+                 \"info,pglink=debug\", got {:?}",
                 raw.log.level
             ),
         ));
@@ -390,6 +391,17 @@ fn log(raw: &RawConfig) -> Result<LogSettings, ConfigError> {
         level: raw.log.level.clone(),
         format,
     })
+}
+
+/// A filter the logger accepts, where every bare word is a level. The filter syntax reads a
+/// bare word as a target name (`verbose` = everything from a module named `verbose`), which
+/// would silence every line pglink writes, errors included.
+fn is_log_filter(text: &str) -> bool {
+    const LEVELS: [&str; 6] = ["trace", "debug", "info", "warn", "error", "off"];
+    let bare_words_are_levels = text.split(',').map(str::trim).all(|directive| {
+        directive.contains(['=', '[']) || LEVELS.contains(&directive.to_ascii_lowercase().as_str())
+    });
+    bare_words_are_levels && tracing_subscriber::EnvFilter::try_new(text).is_ok()
 }
 
 fn targets(raw: &[RawTarget]) -> Result<Vec<Target>, ConfigError> {
