@@ -222,9 +222,10 @@ mod tests {
     }
 
     /// STS as a script: each call takes the next answer; an hour-long session from `at(n)`.
+    /// The test keeps `calls` to count them.
     #[derive(Debug)]
     struct Script {
-        calls: AtomicUsize,
+        calls: Arc<AtomicUsize>,
         answers: Vec<Option<u64>>,
     }
 
@@ -248,28 +249,15 @@ mod tests {
         }
     }
 
-    fn role(answers: Vec<Option<u64>>) -> (RoleCredentials, Arc<Script>) {
-        let script = Arc::new(Script {
-            calls: AtomicUsize::new(0),
+    /// The role on a scripted STS, and STS's call count.
+    fn role(answers: Vec<Option<u64>>) -> (RoleCredentials, Arc<AtomicUsize>) {
+        let calls = Arc::new(AtomicUsize::new(0));
+        let script = Script {
+            calls: calls.clone(),
             answers,
-        });
-        let provider = ScriptHandle(script.clone());
-        (
-            RoleCredentials::from_provider("arn:aws:iam::123456789012:role/r", provider),
-            script,
-        )
-    }
-
-    #[derive(Debug)]
-    struct ScriptHandle(Arc<Script>);
-
-    impl ProvideCredentials for ScriptHandle {
-        fn provide_credentials<'a>(&'a self) -> future::ProvideCredentials<'a>
-        where
-            Self: 'a,
-        {
-            self.0.provide_credentials()
-        }
+        };
+        let role = RoleCredentials::from_provider("arn:aws:iam::123456789012:role/r", script);
+        (role, calls)
     }
 
     #[tokio::test]
@@ -277,10 +265,10 @@ mod tests {
         let (role, sts) = role(vec![Some(0), Some(3400)]);
         let first = role.current(at(0)).await.unwrap();
         assert_eq!(role.current(at(3000)).await.unwrap(), first);
-        assert_eq!(sts.calls.load(Ordering::SeqCst), 1);
+        assert_eq!(sts.load(Ordering::SeqCst), 1);
         let renewed = role.current(at(3400)).await.unwrap();
         assert_ne!(renewed, first, "renewed 200 s before expiry");
-        assert_eq!(sts.calls.load(Ordering::SeqCst), 2);
+        assert_eq!(sts.load(Ordering::SeqCst), 2);
     }
 
     #[tokio::test]
@@ -290,14 +278,10 @@ mod tests {
         // Renewal due, STS refuses: the held credentials still serve.
         assert_eq!(role.current(at(3400)).await.unwrap(), first);
         assert_eq!(role.current(at(3405)).await.unwrap(), first);
-        assert_eq!(
-            sts.calls.load(Ordering::SeqCst),
-            2,
-            "no call within the wait"
-        );
+        assert_eq!(sts.load(Ordering::SeqCst), 2, "no call within the wait");
         let renewed = role.current(at(3411)).await.unwrap();
         assert_ne!(renewed, first);
-        assert_eq!(sts.calls.load(Ordering::SeqCst), 3);
+        assert_eq!(sts.load(Ordering::SeqCst), 3);
     }
 
     #[tokio::test]
@@ -308,13 +292,13 @@ mod tests {
         assert!(e.to_string().contains("could not assume role"), "{e}");
         assert!(e.to_string().contains("AccessDenied"), "{e}");
         assert!(role.current(at(5)).await.is_err());
-        assert_eq!(sts.calls.load(Ordering::SeqCst), 1);
+        assert_eq!(sts.load(Ordering::SeqCst), 1);
         assert!(role.current(at(10)).await.is_err());
         assert!(
             role.current(at(20)).await.is_ok(),
             "allowed once the trust is fixed"
         );
-        assert_eq!(sts.calls.load(Ordering::SeqCst), 3);
+        assert_eq!(sts.load(Ordering::SeqCst), 3);
     }
 
     /// STS that answers only when the test says so, counting calls.

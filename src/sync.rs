@@ -100,10 +100,12 @@ pub struct Budgets {
 
 impl Budgets {
     pub fn new(dns_per_second: f64, describe_per_second: f64) -> Self {
-        Self::sharing_dns(
-            Arc::new(Budget::new(dns_per_second, dns_per_second)),
-            describe_per_second,
-        )
+        Self::sharing_dns(Self::dns(dns_per_second), describe_per_second)
+    }
+
+    /// The daemon's one DNS budget, shared by every account's [`Budgets`].
+    pub fn dns(per_second: f64) -> Arc<Budget> {
+        Arc::new(Budget::new(per_second, per_second))
     }
 
     /// A Describe budget of its own (another account or region) and the daemon's DNS budget.

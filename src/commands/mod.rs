@@ -121,10 +121,7 @@ pub(crate) async fn build_syncers(
     let clients = Clients::new(&sdk, keys.iter().cloned(), &sts_regions, metrics).await;
     let resolver =
         Arc::new(DnsResolver::new(&config.dns).map_err(|e| Exit::BadInput(format!("dns: {e}")))?);
-    let dns_budget = Arc::new(Budget::new(
-        config.dns.max_queries_per_second,
-        config.dns.max_queries_per_second,
-    ));
+    let dns_budget = Budgets::dns(config.dns.max_queries_per_second);
     // AWS's Describe bucket is per account and region.
     let mut budgets: HashMap<(&str, &str), Arc<Budgets>> = HashMap::new();
     // One adapter per (role, region), shared: its caches (VPC CIDRs, tags) serve every target.

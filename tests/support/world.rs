@@ -124,12 +124,8 @@ impl World {
 
     /// A TCP/5432 IP target group; in the strict world behind an NLB in both AZs.
     pub async fn group(&self, name: &str, owned: bool) -> String {
-        let arn = fixture::target_group(&self.clients.elb, &self.vpc_id, name, owned).await;
-        if self.is_strict() {
-            let subnets: Vec<&str> = self.subnet_ids.iter().map(String::as_str).collect();
-            self.nlb_for(&arn, name, &subnets).await;
-        }
-        arn
+        let (elb, strict) = (&self.clients.elb, self.is_strict());
+        group_in(elb, &self.vpc_id, &self.subnet_ids, name, owned, strict).await
     }
 
     /// Another AWS account in the emulator, with a VPC laid out like this world's.
@@ -146,8 +142,7 @@ impl World {
 
     /// An internal NLB in `subnets` with a TCP listener forwarding to the group.
     pub async fn nlb_for(&self, arn: &str, name: &str, subnets: &[&str]) {
-        let lb_name: String = format!("{name}-nlb").chars().take(32).collect();
-        kit::nlb(&self.clients.elb, &lb_name, subnets, arn).await;
+        nlb_in(&self.clients.elb, arn, name, subnets).await;
     }
 
     /// The config text for these targets at a 200 ms interval.
@@ -167,12 +162,41 @@ impl World {
     }
 
     pub fn watch(&self, arn: &str) -> Watcher {
-        Watcher::start(
-            self.clients.elb.clone(),
-            arn.to_string(),
-            Duration::from_millis(40),
-        )
+        watch_in(&self.clients.elb, arn)
     }
+}
+
+/// A TCP/5432 IP target group in `vpc_id`; when `strict`, behind an NLB in `subnet_ids`.
+async fn group_in(
+    elb: &aws_sdk_elasticloadbalancingv2::Client,
+    vpc_id: &str,
+    subnet_ids: &[String],
+    name: &str,
+    owned: bool,
+    strict: bool,
+) -> String {
+    let arn = fixture::target_group(elb, vpc_id, name, owned).await;
+    if strict {
+        let subnets: Vec<&str> = subnet_ids.iter().map(String::as_str).collect();
+        nlb_in(elb, &arn, name, &subnets).await;
+    }
+    arn
+}
+
+/// An internal NLB named after the group in `subnets`, with a TCP listener to it.
+async fn nlb_in(
+    elb: &aws_sdk_elasticloadbalancingv2::Client,
+    arn: &str,
+    name: &str,
+    subnets: &[&str],
+) {
+    let lb_name: String = format!("{name}-nlb").chars().take(32).collect();
+    kit::nlb(elb, &lb_name, subnets, arn).await;
+}
+
+/// Records the group's contents every 40 ms.
+fn watch_in(elb: &aws_sdk_elasticloadbalancingv2::Client, arn: &str) -> Watcher {
+    Watcher::start(elb.clone(), arn.to_string(), Duration::from_millis(40))
 }
 
 /// Another account's resources, built as that account.
@@ -186,20 +210,19 @@ pub struct Account {
 impl Account {
     /// As [`World::group`], in this account.
     pub async fn group(&self, name: &str, owned: bool) -> String {
-        let arn = fixture::target_group(&self.clients.elb, &self.vpc_id, name, owned).await;
-        if self.strict {
-            let subnets: Vec<&str> = self.subnet_ids.iter().map(String::as_str).collect();
-            let lb_name: String = format!("{name}-nlb").chars().take(32).collect();
-            kit::nlb(&self.clients.elb, &lb_name, &subnets, &arn).await;
-        }
-        arn
+        let elb = &self.clients.elb;
+        group_in(
+            elb,
+            &self.vpc_id,
+            &self.subnet_ids,
+            name,
+            owned,
+            self.strict,
+        )
+        .await
     }
 
     pub fn watch(&self, arn: &str) -> Watcher {
-        Watcher::start(
-            self.clients.elb.clone(),
-            arn.to_string(),
-            Duration::from_millis(40),
-        )
+        watch_in(&self.clients.elb, arn)
     }
 }
