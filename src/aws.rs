@@ -185,3 +185,14 @@ where
         clients.observe(op, what, self)
     }
 }
+
+/// `call.send().boxed().await`: an SDK call's future is kilobytes, and kept inline it would
+/// sit in every target's task for the daemon's whole life (a task's future is sized for its
+/// largest state). Boxed, it takes memory only while the call is in flight.
+pub trait Boxed: std::future::Future + Sized {
+    fn boxed(self) -> std::pin::Pin<Box<Self>> {
+        Box::pin(self)
+    }
+}
+
+impl<F: std::future::Future> Boxed for F {}

@@ -4,7 +4,7 @@ use std::future::Future;
 
 use aws_sdk_rds::types::VpcSecurityGroupMembership;
 
-use crate::aws::{Observe, RegionClients};
+use crate::aws::{Boxed, Observe, RegionClients};
 use crate::config::EndpointSource;
 use crate::error::AwsError;
 
@@ -41,6 +41,7 @@ impl RdsDiscovery {
             .describe_db_instances()
             .db_instance_identifier(id)
             .send()
+            .boxed()
             .await
             .pipe_observe(&self.clients, "DescribeDBInstances", id)?;
         let db = out.db_instances().first();
@@ -64,6 +65,7 @@ impl RdsDiscovery {
             .describe_db_clusters()
             .db_cluster_identifier(id)
             .send()
+            .boxed()
             .await
             .pipe_observe(&self.clients, "DescribeDBClusters", id)?;
         let cluster = out.db_clusters().first();

@@ -24,7 +24,7 @@ use ipnet::IpNet;
 use tokio::time::Instant;
 use tracing::{debug, info};
 
-use crate::aws::{Observe, RegionClients};
+use crate::aws::{Boxed, Observe, RegionClients};
 use crate::bootstrap::tags::elb_tags_of;
 use crate::budget::{Budget, Priority};
 use crate::error::AwsError;
@@ -125,6 +125,7 @@ async fn list(
             .page_size(PAGE)
             .set_marker(marker.take())
             .send()
+            .boxed()
             .await
             .pipe_observe(
                 c,
@@ -163,6 +164,7 @@ async fn describe_batch(
         .describe_target_groups()
         .set_target_group_arns(Some(arns.to_vec()))
         .send()
+        .boxed()
         .await
         .pipe_observe(c, "DescribeTargetGroups", "a batch of target groups")?;
     Ok(out
@@ -184,6 +186,7 @@ async fn vpc_cidrs(
         .describe_vpcs()
         .set_vpc_ids(Some(vpcs.iter().cloned().collect()))
         .send()
+        .boxed()
         .await
         .pipe_observe(c, "DescribeVpcs", "the target groups' VPCs")?;
     Ok(out

@@ -45,9 +45,11 @@ impl Pulse {
         self.origin + Duration::from_millis(self.last_ms.load(Ordering::Relaxed))
     }
 
-    /// Runs `task` with this pulse as the one [`beat`] reaches.
-    pub async fn carry<F: Future>(self: Arc<Self>, task: F) -> F::Output {
-        CURRENT.scope(self, task).await
+    /// Runs `task` with this pulse as the one [`beat`] reaches. Not an `async fn`: that
+    /// would keep `task` twice in the returned future (once as its argument, once inside
+    /// the scope), doubling every target task's memory.
+    pub fn carry<F: Future>(self: Arc<Self>, task: F) -> impl Future<Output = F::Output> {
+        CURRENT.scope(self, task)
     }
 }
 

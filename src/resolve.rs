@@ -18,6 +18,7 @@ use hickory_resolver::proto::op::ResponseCode;
 use hickory_resolver::proto::rr::{RData, RecordType};
 use hickory_resolver::TokioResolver;
 
+use crate::aws::Boxed;
 use crate::config::DnsSettings;
 
 /// Which address records to ask for: a target group holds either IPv4 or IPv6 targets.
@@ -154,6 +155,7 @@ impl Resolve for DnsResolver {
         let lookup = self
             .inner
             .lookup(fqdn.as_str(), record_type)
+            .boxed()
             .await
             .map_err(|e| classify(&e))?;
         let mut addresses = BTreeSet::new();

@@ -109,53 +109,62 @@ pub async fn run<G, R, D>(
     }
 }
 
-async fn target_loop<G, R, D>(
+/// Not an `async fn`: its arguments would be kept twice in the future (as arguments and as
+/// locals), and the future lives as long as the daemon, once per target.
+#[expect(
+    clippy::manual_async_fn,
+    reason = "an async fn keeps its arguments twice"
+)]
+fn target_loop<G, R, D>(
     syncer: Syncer<G, R, D>,
     board: StatusBoard,
     shutdown: CancellationToken,
-) where
+) -> impl std::future::Future<Output = ()>
+where
     G: TargetGroups,
     R: Resolve,
     D: Discover,
 {
-    let name = syncer.target.name.clone();
-    // Made here, in the order the tasks start: the first reads are served in config order.
-    let mut memory = syncer.daemon_memory();
-    let mut failures = 0u32;
-    loop {
-        let abandon = async {
-            shutdown.cancelled().await;
-            tokio::time::sleep(SHUTDOWN_GRACE).await;
-        };
-        let outcome = tokio::select! {
-            outcome = syncer.pass(&mut memory) => outcome,
-            () = abandon => {
-                warn!("shutdown: abandoned a pass still in flight after the grace period");
-                break;
+    async move {
+        let name = syncer.target.name.clone();
+        // Made here, in the order the tasks start: the first reads are served in config order.
+        let mut memory = syncer.daemon_memory();
+        let mut failures = 0u32;
+        loop {
+            let abandon = async {
+                shutdown.cancelled().await;
+                tokio::time::sleep(SHUTDOWN_GRACE).await;
+            };
+            let outcome = tokio::select! {
+                outcome = syncer.pass(&mut memory) => outcome,
+                () = abandon => {
+                    warn!("shutdown: abandoned a pass still in flight after the grace period");
+                    break;
+                }
+            };
+            failures = if outcome.is_ok() {
+                0
+            } else {
+                failures.saturating_add(1)
+            };
+            record(&board, &name, &outcome, failures);
+            count(&syncer.metrics, &name, &outcome);
+            log_outcome(&outcome, failures);
+            let delay = next_delay(
+                syncer.settings.interval,
+                syncer.settings.max_backoff,
+                outcome.as_ref().err(),
+                failures,
+                rand::rng().random::<f64>(),
+            );
+            tokio::select! {
+                () = tokio::time::sleep(delay) => {}
+                () = memory.first_read_turn() => {}
+                () = shutdown.cancelled() => break,
             }
-        };
-        failures = if outcome.is_ok() {
-            0
-        } else {
-            failures.saturating_add(1)
-        };
-        record(&board, &name, &outcome, failures);
-        count(&syncer.metrics, &name, &outcome);
-        log_outcome(&outcome, failures);
-        let delay = next_delay(
-            syncer.settings.interval,
-            syncer.settings.max_backoff,
-            outcome.as_ref().err(),
-            failures,
-            rand::rng().random::<f64>(),
-        );
-        tokio::select! {
-            () = tokio::time::sleep(delay) => {}
-            () = memory.first_read_turn() => {}
-            () = shutdown.cancelled() => break,
         }
+        debug!("target loop stopped");
     }
-    debug!("target loop stopped");
 }
 
 fn lock(board: &StatusBoard) -> std::sync::MutexGuard<'_, BTreeMap<String, TargetStatus>> {

@@ -11,7 +11,7 @@ use std::time::{Duration, Instant};
 use aws_sdk_elasticloadbalancingv2::types::{Tag, TargetDescription, TargetGroup};
 use ipnet::IpNet;
 
-use crate::aws::{Observe, RegionClients};
+use crate::aws::{Boxed, Observe, RegionClients};
 use crate::bootstrap::tags::elb_tags_of;
 use crate::error::AwsError;
 use crate::plan::{Registered, TargetKey, TargetState};
@@ -205,6 +205,7 @@ impl ElbTargetGroups {
             .describe_vpcs()
             .vpc_ids(vpc_id)
             .send()
+            .boxed()
             .await
             .pipe_observe(&self.clients, "DescribeVpcs", vpc_id)?;
         let mut cidrs: Vec<IpNet> = out.vpcs().iter().flat_map(cidrs_of).collect();
@@ -220,6 +221,7 @@ impl ElbTargetGroups {
             .describe_target_groups()
             .target_group_arns(arn)
             .send()
+            .boxed()
             .await
             .pipe_observe(&self.clients, "DescribeTargetGroups", arn)?;
         out.target_groups()
@@ -245,6 +247,7 @@ impl ElbTargetGroups {
             .describe_subnets()
             .filters(filter)
             .send()
+            .boxed()
             .await
             .pipe_observe(&self.clients, "DescribeSubnets", vpc_id)?;
         let holds = |cidr: Option<&str>| {
@@ -317,6 +320,7 @@ impl TargetGroups for ElbTargetGroups {
             .describe_target_health()
             .target_group_arn(arn)
             .send()
+            .boxed()
             .await
             .pipe_observe(&self.clients, "DescribeTargetHealth", arn)?;
         let mut targets = Vec::new();
@@ -350,6 +354,7 @@ impl TargetGroups for ElbTargetGroups {
             .target_group_arn(arn)
             .set_targets(Some(descriptions(targets)))
             .send()
+            .boxed()
             .await
             .pipe_observe(&self.clients, "RegisterTargets", arn)
             .map(|_| ())
@@ -362,6 +367,7 @@ impl TargetGroups for ElbTargetGroups {
             .target_group_arn(arn)
             .set_targets(Some(descriptions(targets)))
             .send()
+            .boxed()
             .await
             .pipe_observe(&self.clients, "DeregisterTargets", arn)
             .map(|_| ())
@@ -381,6 +387,7 @@ impl TargetGroups for ElbTargetGroups {
                 .describe_load_balancers()
                 .set_load_balancer_arns(Some(lbs))
                 .send()
+                .boxed()
                 .await
                 .pipe_observe(&self.clients, "DescribeLoadBalancers", arn)?;
             placement.load_balancer_zones = out
@@ -422,6 +429,7 @@ impl TargetGroups for ElbTargetGroups {
             .resource_arns(arn)
             .set_tags(Some(tags))
             .send()
+            .boxed()
             .await
             .pipe_observe(&self.clients, "AddTags", arn)
             .map(|_| ())

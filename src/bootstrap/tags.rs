@@ -4,7 +4,7 @@ use std::collections::BTreeMap;
 
 use aws_sdk_elasticloadbalancingv2::types::Tag;
 
-use crate::aws::{Observe, RegionClients};
+use crate::aws::{Boxed, Observe, RegionClients};
 use crate::error::AwsError;
 use crate::ownership;
 
@@ -32,6 +32,7 @@ pub async fn elb_tags_of(
         .describe_tags()
         .set_resource_arns(Some(arns.to_vec()))
         .send()
+        .boxed()
         .await
         .pipe_observe(c, "DescribeTags", &arns.join(","))?;
     Ok(out
