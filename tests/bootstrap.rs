@@ -407,12 +407,70 @@ async fn drift_is_repaired() {
         .send()
         .await
         .unwrap();
+    // The database rule widened by hand to every port above 5432: same source, same tags.
+    let db_rule = || async {
+        db.c.ec2
+            .describe_security_group_rules()
+            .filters(Filter::builder().name("group-id").values(&db.db_sg).build())
+            .send()
+            .await
+            .unwrap()
+            .security_group_rules()
+            .iter()
+            .filter(|r| r.is_egress() == Some(false))
+            .cloned()
+            .collect::<Vec<_>>()
+    };
+    let before = db_rule().await;
+    assert_eq!(before.len(), 1, "{before:?}");
+    let nlb_sg = before[0]
+        .referenced_group_info()
+        .and_then(|g| g.group_id())
+        .unwrap()
+        .to_string();
+    db.c.ec2
+        .modify_security_group_rules()
+        .group_id(&db.db_sg)
+        .security_group_rules(
+            aws_sdk_ec2::types::SecurityGroupRuleUpdate::builder()
+                .security_group_rule_id(before[0].security_group_rule_id().unwrap())
+                .security_group_rule(
+                    aws_sdk_ec2::types::SecurityGroupRuleRequest::builder()
+                        .ip_protocol("tcp")
+                        .from_port(5432)
+                        .to_port(65535)
+                        .referenced_group_id(&nlb_sg)
+                        .build(),
+                )
+                .build(),
+        )
+        .send()
+        .await
+        .unwrap();
 
     let out = db.run(&config, &["bootstrap"]);
     assert_eq!(out.status.code(), Some(0), "{}", text(&out));
     let stdout = String::from_utf8_lossy(&out.stdout);
     assert!(stdout.contains("+ TCP listener :5432"), "{stdout}");
     assert!(stdout.contains("~ allowed principals"), "{stdout}");
+    assert!(
+        stdout.contains("it allows TCP 5432-65535"),
+        "the widened rule is named: {stdout}"
+    );
+    let after = db_rule().await;
+    assert_eq!(after.len(), 1, "{after:?}");
+    assert_eq!(
+        (
+            after[0].ip_protocol(),
+            after[0].from_port(),
+            after[0].to_port()
+        ),
+        (Some("tcp"), Some(5432), Some(5432))
+    );
+    assert_eq!(
+        after[0].referenced_group_info().and_then(|g| g.group_id()),
+        Some(nlb_sg.as_str())
+    );
     assert!(
         stdout.contains("~ VPC endpoint service: acceptance required: true"),
         "{stdout}"

@@ -93,12 +93,61 @@ fn tag_spec(kind: ResourceType, name: &str) -> TagSpecification {
     spec.build()
 }
 
-/// The rule pglink added to a database group, if any: (rule id, source group, port).
-pub async fn find_db_rule(
+/// An inbound rule pglink added to the database's group, as AWS reports it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct DbRule {
+    pub id: String,
+    /// `tcp`, `udp`, `icmp`, `-1` (every protocol) or a protocol number.
+    pub protocol: String,
+    pub from_port: i32,
+    pub to_port: i32,
+    /// The referenced security group, when the source is a group.
+    pub source_group: Option<String>,
+    /// The CIDR or prefix list, when the source is one.
+    pub source_other: Option<String>,
+}
+
+impl DbRule {
+    /// What the rule allows, in words: "TCP 5432-65535 from sg-0abc".
+    pub fn describe(&self) -> String {
+        let what = match (self.protocol.as_str(), self.from_port, self.to_port) {
+            ("-1", _, _) => "every protocol and port".to_string(),
+            (p, from, to) if from == to => format!("{} {from}", p.to_ascii_uppercase()),
+            (p, from, to) => format!("{} {from}-{to}", p.to_ascii_uppercase()),
+        };
+        let source = self
+            .source_group
+            .as_deref()
+            .or(self.source_other.as_deref())
+            .unwrap_or("an unknown source");
+        format!("{what} from {source}")
+    }
+
+    /// Whether the rule is exactly TCP `port` (one port) from `nlb_group` and nothing else.
+    /// Without the NLB's group (a dry run that would create it) the source cannot be
+    /// checked, and only the protocol and ports are.
+    /// The fields compared: https://docs.aws.amazon.com/AWSEC2/latest/APIReference/API_SecurityGroupRule.html
+    pub fn is_exactly(&self, port: u16, nlb_group: Option<&str>) -> bool {
+        let port = i32::from(port);
+        let protocol = self.protocol.eq_ignore_ascii_case("tcp") || self.protocol == "6";
+        let source = match nlb_group {
+            Some(group) => self.source_group.as_deref() == Some(group),
+            None => self.source_group.is_some(),
+        };
+        protocol
+            && self.from_port == port
+            && self.to_port == port
+            && source
+            && self.source_other.is_none()
+    }
+}
+
+/// The inbound rules pglink added to a database group under `name`.
+pub async fn find_db_rules(
     c: &RegionClients,
     name: &str,
     db_group: &str,
-) -> Result<Option<(String, Option<String>, i32)>, AwsError> {
+) -> Result<Vec<DbRule>, AwsError> {
     let out = c
         .ec2
         .describe_security_group_rules()
@@ -111,20 +160,29 @@ pub async fn find_db_rule(
         .security_group_rules()
         .iter()
         .filter(|r| r.is_egress() != Some(true) && r.group_id() == Some(db_group))
-        .find_map(|r| {
-            let source = r
-                .referenced_group_info()
-                .and_then(|g| g.group_id())
-                .map(str::to_string);
-            Some((
-                r.security_group_rule_id()?.to_string(),
-                source,
-                r.from_port().unwrap_or(-1),
-            ))
-        }))
+        .filter_map(|r| {
+            Some(DbRule {
+                id: r.security_group_rule_id()?.to_string(),
+                protocol: r.ip_protocol().unwrap_or("-1").to_string(),
+                from_port: r.from_port().unwrap_or(-1),
+                to_port: r.to_port().unwrap_or(-1),
+                source_group: r
+                    .referenced_group_info()
+                    .and_then(|g| g.group_id())
+                    .map(str::to_string),
+                source_other: r
+                    .cidr_ipv4()
+                    .or(r.cidr_ipv6())
+                    .or(r.prefix_list_id())
+                    .map(str::to_string),
+            })
+        })
+        .collect())
 }
 
-/// TCP `port` into the database's group from the NLB's group only.
+/// TCP `port` into the database's group from the NLB's group only. A rule of pglink's that
+/// allows anything else (a wider port range, another protocol or source, changed by hand)
+/// is replaced: the database must not be open wider than the NLB needs.
 pub async fn ensure_db_rule(
     c: &RegionClients,
     journal: &mut Journal,
@@ -134,32 +192,37 @@ pub async fn ensure_db_rule(
     port: u16,
 ) -> Result<(), AwsError> {
     let resource = format!("ingress rule on {db_group}");
-    let existing = find_db_rule(c, name, db_group).await?;
-    let wanted_source = nlb_group.map(str::to_string);
-    if let Some((id, source, from)) = &existing {
-        if *from == i32::from(port) && (nlb_group.is_none() || *source == wanted_source) {
-            journal.record(
-                Mark::Ok,
-                resource,
-                format!("{id}: TCP {port} from the NLB's group"),
-            );
-            return Ok(());
-        }
+    let (exact, wrong): (Vec<DbRule>, Vec<DbRule>) = find_db_rules(c, name, db_group)
+        .await?
+        .into_iter()
+        .partition(|r| r.is_exactly(port, nlb_group));
+    for rule in &wrong {
         journal.record(
             Mark::Update,
             resource.clone(),
-            format!("replace {id}: it no longer matches TCP {port} from the NLB's group"),
+            format!(
+                "revoke {}: it allows {}, not only TCP {port} from the NLB's group",
+                rule.id,
+                rule.describe()
+            ),
         );
         if !journal.dry_run {
-            revoke(c, db_group, id).await?;
+            revoke(c, db_group, &rule.id).await?;
         }
-    } else {
-        journal.record(
-            Mark::Create,
-            resource,
-            format!("TCP {port} from the NLB's group"),
-        );
     }
+    if let Some(rule) = exact.first() {
+        journal.record(
+            Mark::Ok,
+            resource,
+            format!("{}: TCP {port} from the NLB's group", rule.id),
+        );
+        return Ok(());
+    }
+    journal.record(
+        Mark::Create,
+        resource,
+        format!("TCP {port} from the NLB's group"),
+    );
     let Some(source) = nlb_group else {
         return Ok(());
     };
@@ -227,4 +290,56 @@ pub async fn delete_group(c: &RegionClients, group_id: &str) -> Result<(), AwsEr
         .await
         .pipe_observe(c, "DeleteSecurityGroup", group_id)
         .map(|_| ())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn rule(
+        protocol: &str,
+        from: i32,
+        to: i32,
+        group: Option<&str>,
+        other: Option<&str>,
+    ) -> DbRule {
+        DbRule {
+            id: "sgr-1".into(),
+            protocol: protocol.into(),
+            from_port: from,
+            to_port: to,
+            source_group: group.map(str::to_string),
+            source_other: other.map(str::to_string),
+        }
+    }
+
+    #[test]
+    fn only_the_exact_rule_is_up_to_date() {
+        let nlb = Some("sg-nlb");
+        assert!(rule("tcp", 5432, 5432, nlb, None).is_exactly(5432, nlb));
+        assert!(rule("6", 5432, 5432, nlb, None).is_exactly(5432, nlb));
+        let widened = [
+            rule("tcp", 5432, 65535, nlb, None),
+            rule("tcp", 0, 5432, nlb, None),
+            rule("udp", 5432, 5432, nlb, None),
+            rule("-1", -1, -1, nlb, None),
+            rule("tcp", 5432, 5432, Some("sg-other"), None),
+            rule("tcp", 5432, 5432, None, Some("0.0.0.0/0")),
+            rule("tcp", 5433, 5433, nlb, None),
+        ];
+        for r in widened {
+            assert!(!r.is_exactly(5432, nlb), "{}", r.describe());
+        }
+        // A dry run before the NLB's group exists checks what it can.
+        assert!(rule("tcp", 5432, 5432, Some("sg-any"), None).is_exactly(5432, None));
+        assert!(!rule("tcp", 5432, 5432, None, Some("10.0.0.0/8")).is_exactly(5432, None));
+        assert_eq!(
+            rule("tcp", 5432, 65535, nlb, None).describe(),
+            "TCP 5432-65535 from sg-nlb"
+        );
+        assert_eq!(
+            rule("-1", -1, -1, None, Some("0.0.0.0/0")).describe(),
+            "every protocol and port from 0.0.0.0/0"
+        );
+    }
 }
