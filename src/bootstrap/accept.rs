@@ -26,12 +26,13 @@ pub fn account_of(principal: &str) -> Option<&str> {
     }
 }
 
-/// A connection may be accepted when its owner's account is an allowed principal's account
-/// (or every principal is allowed with `*`).
+/// A connection may be accepted only when its owner's account is named by an allowed
+/// principal. Nothing stands for every account: a `*` (refused by the config, but possibly
+/// on the service by hand) names no account, so it accepts nothing.
 pub fn may_accept(owner: &str, allowed_principals: &[String]) -> bool {
     allowed_principals
         .iter()
-        .any(|p| p == "*" || account_of(p) == Some(owner))
+        .any(|p| account_of(p) == Some(owner))
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
@@ -148,7 +149,8 @@ mod tests {
         let allowed = vec![DBT.to_string()];
         assert!(may_accept("346425330055", &allowed));
         assert!(!may_accept("999999999999", &allowed));
-        assert!(may_accept("999999999999", &["*".to_string()]));
+        assert!(!may_accept("999999999999", &["*".to_string()]));
+        assert!(!may_accept("*", &["*".to_string()]));
         assert!(!may_accept("346425330055", &[]));
         assert_eq!(
             account_of("arn:aws:iam::346425330055:root"),

@@ -32,6 +32,8 @@ pub struct RawAws {
     pub region: Option<String>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub endpoint_url: Option<String>,
+    #[serde(default)]
+    pub allow_clear_text_endpoint: bool,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub profile: Option<String>,
     #[serde(default = "defaults::max_describe_per_second")]
@@ -43,6 +45,7 @@ impl Default for RawAws {
         Self {
             region: None,
             endpoint_url: None,
+            allow_clear_text_endpoint: false,
             profile: None,
             max_describe_per_second: defaults::max_describe_per_second(),
         }

@@ -249,17 +249,14 @@ fn non_empty(key: &str, value: &Option<String>) -> Result<Option<String>, Config
 }
 
 fn aws(raw: &RawConfig) -> Result<AwsSettings, ConfigError> {
-    let endpoint_url = non_empty("aws.endpoint_url", &raw.aws.endpoint_url)?;
-    if let Some(url) = &endpoint_url {
-        let ok = (url.starts_with("http://") || url.starts_with("https://"))
-            && url.split("://").nth(1).is_some_and(|rest| !rest.is_empty());
-        if !ok {
-            return Err(ConfigError::invalid(
+    let endpoint_url = non_empty("aws.endpoint_url", &raw.aws.endpoint_url)?
+        .map(|url| {
+            at(
                 "aws.endpoint_url",
-                format!("expected an http:// or https:// URL, got {url:?}"),
-            ));
-        }
-    }
+                values::endpoint_url(&url, raw.aws.allow_clear_text_endpoint),
+            )
+        })
+        .transpose()?;
     let region = non_empty("aws.region", &raw.aws.region)?;
     if let Some(r) = &region {
         let ok = r

@@ -133,13 +133,47 @@ pub fn aws_id(text: &str, prefix: &str) -> Result<String, String> {
     }
 }
 
-/// `arn:PARTITION:iam::ACCOUNT:root|role/..|user/..`, or a bare `*`.
-pub fn principal_arn(text: &str) -> Result<String, String> {
-    let expected = || {
-        format!("expected an IAM principal ARN such as \"arn:aws:iam::346425330055:role/MTPL_Admin\", got {text:?}")
+/// An AWS API endpoint override: `https://HOST[:PORT][/...]`, or `http://` to a loopback
+/// host only (an emulator on this machine). Over clear text, every request's signature and
+/// a role's session token cross the network readable; `allow_clear_text` is the explicit
+/// opt-out for an emulator on another host.
+pub fn endpoint_url(url: &str, allow_clear_text: bool) -> Result<String, String> {
+    let (scheme, rest) = url.split_once("://").unwrap_or(("", ""));
+    let authority = rest.split(['/', '?', '#']).next().unwrap_or_default();
+    let host = authority.rsplit_once('@').map_or(authority, |(_, h)| h);
+    let host = match host.strip_prefix('[') {
+        Some(v6) => v6.split_once(']').map_or("", |(h, _)| h),
+        None => host.split(':').next().unwrap_or_default(),
     };
-    if text == "*" {
-        return Ok(text.into());
+    if !matches!(scheme, "http" | "https") || host.is_empty() {
+        return Err(format!("expected an http:// or https:// URL, got {url:?}"));
+    }
+    let loopback = host.eq_ignore_ascii_case("localhost")
+        || host.parse::<IpAddr>().is_ok_and(|ip| ip.is_loopback());
+    if scheme == "http" && !loopback && !allow_clear_text {
+        return Err(format!(
+            "expected https:// or a loopback host, got {url:?}: over http:// signed requests and session tokens cross the network in clear text (set aws.allow_clear_text_endpoint = true for an emulator on another host)"
+        ));
+    }
+    Ok(url.to_string())
+}
+
+/// `arn:PARTITION:iam::ACCOUNT:root|role/..|user/..`: one account, role or user. Never a
+/// wildcard: `*` would let every AWS account create an endpoint to the database (and
+/// `accept` accept it), and a `*` inside an ARN names no principal AWS could check.
+/// A bare account ID is refused with its `root` ARN as the fix: the API takes ARNs only.
+/// https://docs.aws.amazon.com/vpc/latest/privatelink/configure-endpoint-service.html#add-remove-permissions
+pub fn principal_arn(text: &str) -> Result<String, String> {
+    let example = "\"arn:aws:iam::346425330055:role/MTPL_Admin\"";
+    if text.contains(['*', '?']) {
+        return Err(format!(
+            "expected one IAM principal ARN such as {example}, got {text:?}: a wildcard would open the database to principals nobody named"
+        ));
+    }
+    if text.len() == 12 && text.bytes().all(|b| b.is_ascii_digit()) {
+        return Err(format!(
+            "expected an IAM principal ARN, got the account ID {text:?}: write \"arn:aws:iam::{text}:root\" for the whole account"
+        ));
     }
     let parts: Vec<&str> = text.splitn(6, ':').collect();
     match parts.as_slice() {
@@ -147,11 +181,15 @@ pub fn principal_arn(text: &str) -> Result<String, String> {
             if partition.starts_with("aws")
                 && account.len() == 12
                 && account.bytes().all(|b| b.is_ascii_digit())
-                && !resource.is_empty() =>
+                && (*resource == "root"
+                    || resource.strip_prefix("role/").is_some_and(|n| !n.is_empty())
+                    || resource.strip_prefix("user/").is_some_and(|n| !n.is_empty())) =>
         {
             Ok(text.into())
         }
-        _ => Err(expected()),
+        _ => Err(format!(
+            "expected an IAM principal ARN (an account's root, a role or a user) such as {example}, got {text:?}"
+        )),
     }
 }
 
@@ -293,6 +331,46 @@ mod tests {
         assert!(principal_arn("arn:aws:iam::346425330055:root").is_ok());
         assert!(principal_arn("arn:aws:iam::3464:root").is_err());
         assert!(principal_arn("346425330055").is_err());
+        for ok in [
+            "http://127.0.0.1:5000",
+            "http://127.1.2.3",
+            "http://[::1]:5000/",
+            "http://localhost:4566",
+            "https://elasticloadbalancing.us-east-1.amazonaws.com",
+            "https://10.0.0.5:8443",
+        ] {
+            assert_eq!(endpoint_url(ok, false).as_deref(), Ok(ok));
+        }
+        for clear in [
+            "http://10.0.0.5:5000",
+            "http://moto.internal",
+            "http://user@example.com/",
+        ] {
+            assert!(endpoint_url(clear, false)
+                .unwrap_err()
+                .contains("clear text"));
+            assert!(endpoint_url(clear, true).is_ok());
+        }
+        for bad in [
+            "ftp://x",
+            "127.0.0.1:5000",
+            "http://",
+            "https:///path",
+            "http://[::1",
+        ] {
+            assert!(endpoint_url(bad, true).is_err(), "{bad}");
+        }
+        for wildcard in [
+            "*",
+            "arn:aws:iam::*:root",
+            "arn:aws:iam::346425330055:role/*",
+        ] {
+            let e = principal_arn(wildcard).unwrap_err();
+            assert!(e.contains("wildcard"), "{e}");
+        }
+        assert!(principal_arn("arn:aws:iam::346425330055:group/admins").is_err());
+        assert!(principal_arn("arn:aws:iam::346425330055:role/").is_err());
+        assert!(principal_arn("arn:aws-us-gov:iam::346425330055:root").is_ok());
         assert!(name("analytics_1").is_ok());
         assert!(name("").is_err());
         assert!(name("has space").is_err());
