@@ -11,6 +11,7 @@ pub mod moto;
 pub mod proxy;
 pub mod strict;
 pub mod unbound;
+pub mod venv;
 pub mod world;
 
 /// A TCP port on 127.0.0.1 that was free a moment ago.

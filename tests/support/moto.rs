@@ -2,7 +2,7 @@
 //! empty AWS account and tests can run in parallel.
 //!
 //! moto is installed on first use into a virtualenv under `target/` (or
-//! `$MOTO_VENV`). Blocking std code only: no runtime needed.
+//! `$MOTO_VENV`, see [`super::venv`]). Blocking std code only: no runtime needed.
 
 use std::fs::{self, File};
 use std::io::{Read, Write};
@@ -14,7 +14,6 @@ use std::time::{Duration, Instant};
 
 /// The pinned moto release; bumping it reinstalls (the marker name changes).
 const MOTO_REQ: &str = "moto[server]==5.2.5";
-const MARKER: &str = ".pglink-moto-5.2.5-installed";
 /// How long one moto_server may take to answer its first request.
 const START_TIMEOUT: Duration = Duration::from_secs(30);
 /// Attempts with a fresh port when the chosen one turned out to be taken.
@@ -81,86 +80,20 @@ impl Drop for Moto {
 }
 
 /// Where the venv lives: `$MOTO_VENV` or `<crate>/target/moto-venv`.
-fn venv_dir() -> PathBuf {
-    match std::env::var_os("MOTO_VENV") {
-        Some(p) if !p.is_empty() => PathBuf::from(p),
-        _ => target_dir().join("moto-venv"),
-    }
-}
-
-fn target_dir() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("target")
-}
-
-/// Returns the venv path, creating it once per machine.
-///
-/// Threads of this process wait on the `OnceLock`; other test processes wait
-/// on an exclusive `flock` of `<venv>.lock`, which the OS releases if the
-/// holder dies, so there is no stale lock to clean up. The marker file is
-/// written only after pip succeeded, so a half-done install is redone.
 fn ensure_venv() -> PathBuf {
     static VENV: OnceLock<PathBuf> = OnceLock::new();
     VENV.get_or_init(|| {
-        let venv = venv_dir();
-        if venv.join(MARKER).exists() {
-            return venv;
-        }
-        let parent = venv.parent().unwrap_or(Path::new("."));
-        fs::create_dir_all(parent).expect("create venv parent dir");
-        let lock_path = venv.with_extension("lock");
-        let lock = File::create(&lock_path)
-            .unwrap_or_else(|e| panic!("open {}: {e}", lock_path.display()));
-        lock.lock()
-            .unwrap_or_else(|e| panic!("lock {}: {e}", lock_path.display()));
-        if !venv.join(MARKER).exists() {
-            install(&venv);
-        }
-        drop(lock); // releases the flock
-        venv
+        let dir = match std::env::var_os("MOTO_VENV") {
+            Some(p) if !p.is_empty() => PathBuf::from(p),
+            _ => target_dir().join("moto-venv"),
+        };
+        super::venv::ensure(&dir, MOTO_REQ)
     })
     .clone()
 }
 
-/// Creates the venv from scratch and pip-installs moto into it.
-fn install(venv: &Path) {
-    eprintln!(
-        "pglink tests: installing {MOTO_REQ} into {}",
-        venv.display()
-    );
-    if venv.exists() {
-        fs::remove_dir_all(venv).expect("remove half-built moto venv");
-    }
-    let python = std::env::var("MOTO_PYTHON").unwrap_or_else(|_| "python3".into());
-    run(Command::new(&python).arg("-m").arg("venv").arg(venv));
-    run(Command::new(venv.join("bin/pip")).args([
-        "install",
-        "--disable-pip-version-check",
-        "--no-input",
-        "--quiet",
-        MOTO_REQ,
-    ]));
-    fs::write(venv.join(MARKER), MOTO_REQ).expect("write moto venv marker");
-}
-
-/// Runs a setup command, panicking with the tail of its output on failure.
-fn run(cmd: &mut Command) {
-    let out = cmd
-        .stdin(Stdio::null())
-        .output()
-        .unwrap_or_else(|e| panic!("cannot run {cmd:?}: {e}"));
-    if !out.status.success() {
-        panic!(
-            "moto venv setup failed: {cmd:?} exited with {}\n--- stderr tail ---\n{}\n--- stdout tail ---\n{}",
-            out.status,
-            tail(&String::from_utf8_lossy(&out.stderr), 40),
-            tail(&String::from_utf8_lossy(&out.stdout), 10),
-        );
-    }
-}
-
-fn tail(text: &str, lines: usize) -> String {
-    let all: Vec<&str> = text.lines().collect();
-    all[all.len().saturating_sub(lines)..].join("\n")
+fn target_dir() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("target")
 }
 
 /// One start attempt on a fresh port; `Err` means "try another port".
@@ -202,7 +135,7 @@ fn wait_ready(moto: &mut Moto) -> Result<(), String> {
             let log = fs::read_to_string(&moto.log).unwrap_or_default();
             return Err(format!(
                 "moto_server exited ({status}):\n{}",
-                tail(&log, 20)
+                super::venv::tail(&log, 20)
             ));
         }
         if http(moto.port, "GET", "/moto-api/", Duration::from_secs(2)).is_ok() {
@@ -215,7 +148,7 @@ fn wait_ready(moto: &mut Moto) -> Result<(), String> {
             return Err(format!(
                 "moto_server on port {} not ready after {START_TIMEOUT:?}:\n{}",
                 moto.port,
-                tail(&log, 20)
+                super::venv::tail(&log, 20)
             ));
         }
         std::thread::sleep(Duration::from_millis(25));
