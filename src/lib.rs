@@ -19,6 +19,7 @@ pub mod error;
 #[cfg(test)]
 mod fakes;
 pub mod health;
+pub mod iam;
 pub mod logging;
 pub mod metrics;
 pub mod notify;

@@ -34,6 +34,12 @@ enum OutputArg {
     Json,
 }
 
+#[derive(Debug, Clone, Copy, ValueEnum, PartialEq, Eq)]
+enum PolicyRole {
+    Daemon,
+    Bootstrap,
+}
+
 #[derive(clap::Args, Debug)]
 struct ConfigArg {
     /// Configuration file (TOML).
@@ -93,6 +99,22 @@ enum Command {
         #[command(flatten)]
         config: ConfigArg,
     },
+    /// Print the least-privilege IAM policy for this configuration (JSON).
+    IamPolicy {
+        #[command(flatten)]
+        config: ConfigArg,
+        /// Whose policy: `daemon` (run, sync, plan) or `bootstrap` (bootstrap, teardown,
+        /// accept).
+        #[arg(long, value_enum)]
+        role: PolicyRole,
+        /// With `--role daemon`: the policy of this role (a target's `role_arn`) instead of
+        /// the daemon's own.
+        #[arg(long, value_name = "ARN")]
+        role_arn: Option<String>,
+        /// With `--role bootstrap`: the account the stack is in (default: any, `*`).
+        #[arg(long, value_name = "ID")]
+        account: Option<String>,
+    },
     /// Probe a running daemon's /healthz (for container HEALTHCHECKs): exit 0 if healthy.
     Healthcheck {
         #[arg(
@@ -131,6 +153,23 @@ fn main() -> ExitCode {
         Command::Teardown { config, yes } => commands::teardown(config.config, log_format, yes),
         Command::Accept { config } => commands::accept(config.config, log_format),
         Command::CheckConfig { config } => commands::check_config(config.config),
+        Command::IamPolicy {
+            config,
+            role,
+            role_arn,
+            account,
+        } => match (role, role_arn, account) {
+            (PolicyRole::Daemon, role_arn, None) => commands::iam_policy(config.config, role_arn),
+            (PolicyRole::Bootstrap, None, account) => {
+                commands::bootstrap_policy(config.config, account)
+            }
+            (PolicyRole::Daemon, _, Some(_)) => {
+                Exit::BadInput("--account: only with --role bootstrap".into())
+            }
+            (PolicyRole::Bootstrap, Some(_), _) => {
+                Exit::BadInput("--role-arn: only with --role daemon".into())
+            }
+        },
         Command::Healthcheck { url } => commands::healthcheck(&url),
     };
     match exit {

@@ -4,6 +4,7 @@
 mod bootstrap;
 mod check;
 mod healthcheck;
+mod iam_policy;
 mod once;
 mod plan_output;
 mod run;
@@ -25,6 +26,7 @@ use crate::targets::{ElbTargetGroups, TagCache};
 pub use bootstrap::{accept_cmd as accept, bootstrap, teardown_cmd as teardown};
 pub use check::check_config;
 pub use healthcheck::healthcheck;
+pub use iam_policy::{bootstrap_policy, iam_policy};
 pub use once::sync_once;
 pub use plan_output::plan;
 pub use run::{daemon, run};

@@ -21,6 +21,7 @@ pub use validate::{
     EndpointSource, LogFormat, LogSettings, RoleToAssume, ServerSettings, SyncSettings, Target,
     TargetGroupArn,
 };
+pub use values::partition_of;
 
 /// Environment variable that names the config file when `-c` is not given.
 pub const CONFIG_ENV: &str = "PGLINK_CONFIG";

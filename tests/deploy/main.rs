@@ -8,6 +8,8 @@ mod docker;
 mod ecs;
 mod iam;
 mod systemd;
+#[path = "../support/venv.rs"]
+mod venv;
 
 use std::path::{Path, PathBuf};
 
