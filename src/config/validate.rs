@@ -113,11 +113,22 @@ impl TargetGroupArn {
         else {
             return Err(expected());
         };
+        // Names: 1-32 letters, digits and hyphens, no hyphen at either end
+        // (https://docs.aws.amazon.com/elasticloadbalancing/latest/APIReference/API_CreateTargetGroup.html).
+        // Checked strictly because the ARN goes into generated IAM policies, where `*` and
+        // `?` would be wildcards.
+        let name_ok = (1..=32).contains(&name.len())
+            && name.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-')
+            && !name.starts_with('-')
+            && !name.ends_with('-');
         let ok = partition.starts_with("aws")
-            && !region.is_empty()
+            && partition
+                .bytes()
+                .all(|b| b.is_ascii_lowercase() || b == b'-')
+            && values::region(region).is_ok()
             && account.len() == 12
             && account.bytes().all(|b| b.is_ascii_digit())
-            && !name.is_empty()
+            && name_ok
             && !id.is_empty()
             && id.bytes().all(|b| b.is_ascii_hexdigit());
         if !ok {
@@ -651,10 +662,18 @@ fn database(db: Option<&RawDatabase>) -> Result<DatabaseKind, ConfigError> {
         DatabaseKind::Ec2Instance(at(sub("ec2_instance"), values::aws_id(id, "i"))?)
     } else {
         let asg = db.autoscaling_group.clone().unwrap_or_default();
-        if asg.trim().is_empty() {
+        if asg.trim().is_empty() || asg.len() > 255 {
             return Err(ConfigError::invalid(
                 sub("autoscaling_group"),
-                "expected a non-empty Auto Scaling group name",
+                "expected an Auto Scaling group name of 1-255 characters",
+            ));
+        }
+        if asg.contains(['*', '?']) {
+            // The name goes into the generated bootstrap policy's ARN, where these are
+            // wildcards that IAM cannot escape: the policy would reach other groups.
+            return Err(ConfigError::invalid(
+                sub("autoscaling_group"),
+                format!("expected a group name without `*` or `?` (IAM reads them as wildcards), got {asg:?}"),
             ));
         }
         DatabaseKind::AutoscalingGroup(asg)

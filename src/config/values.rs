@@ -212,8 +212,12 @@ pub fn role_arn(text: &str) -> Result<(String, String), String> {
         && role_name
             .bytes()
             .all(|b| b.is_ascii_alphanumeric() || b"+=,.@_-".contains(&b));
-    let path_ok =
-        path_and_name.len() <= 512 + 64 && path_and_name.bytes().all(|b| (0x21..0x7f).contains(&b));
+    // IAM allows `*` and `?` in a path, but the ARN goes into the daemon's generated policy
+    // (sts:AssumeRole), where they are wildcards: refused.
+    let path_ok = path_and_name.len() <= 512 + 64
+        && path_and_name
+            .bytes()
+            .all(|b| (0x21..0x7f).contains(&b) && b != b'*' && b != b'?');
     let ok = partition.starts_with("aws")
         && partition
             .bytes()
@@ -252,6 +256,7 @@ pub fn partition_of(region: &str) -> &'static str {
         ("us-isob-", "aws-iso-b"),
         ("us-isof-", "aws-iso-f"),
         ("eu-isoe-", "aws-iso-e"),
+        ("eusc-", "aws-eusc"),
         ("us-iso-", "aws-iso"),
     ];
     PREFIXES
@@ -404,6 +409,7 @@ mod tests {
         assert!(region("us-gov-west-1").is_ok());
         assert_eq!(partition_of("us-gov-west-1"), "aws-us-gov");
         assert_eq!(partition_of("cn-north-1"), "aws-cn");
+        assert_eq!(partition_of("eusc-de-east-1"), "aws-eusc");
         assert_eq!(partition_of("eu-west-1"), "aws");
         for bad in ["useast1", "us-east", "US-EAST-1", "us--1", "us-east-1a"] {
             assert!(region(bad).is_err(), "{bad:?} accepted");
