@@ -361,16 +361,6 @@ pub async fn listener_arns(c: &RegionClients, nlb_arn: &str) -> Result<Vec<Strin
         .collect())
 }
 
-pub async fn delete_listener(c: &RegionClients, arn: &str) -> Result<(), AwsError> {
-    c.elb
-        .delete_listener()
-        .listener_arn(arn)
-        .send()
-        .await
-        .pipe_observe(c, "DeleteListener", arn)
-        .map(|_| ())
-}
-
 pub async fn delete(c: &RegionClients, arn: &str) -> Result<(), AwsError> {
     c.elb
         .delete_load_balancer()

@@ -196,6 +196,25 @@ pub async fn ensure_db_rule(
         .await?
         .into_iter()
         .partition(|r| r.is_exactly(port, nlb_group));
+    // The right rule goes in before a wrong one comes out, so that repairing a widened
+    // rule never cuts the NLB off from the database, even for a moment.
+    match exact.first() {
+        Some(rule) => journal.record(
+            Mark::Ok,
+            resource.clone(),
+            format!("{}: TCP {port} from the NLB's group", rule.id),
+        ),
+        None => {
+            journal.record(
+                Mark::Create,
+                resource.clone(),
+                format!("TCP {port} from the NLB's group"),
+            );
+            if let (Some(source), false) = (nlb_group, journal.dry_run) {
+                authorize(c, name, db_group, source, port).await?;
+            }
+        }
+    }
     for rule in &wrong {
         journal.record(
             Mark::Update,
@@ -210,25 +229,16 @@ pub async fn ensure_db_rule(
             revoke(c, db_group, &rule.id).await?;
         }
     }
-    if let Some(rule) = exact.first() {
-        journal.record(
-            Mark::Ok,
-            resource,
-            format!("{}: TCP {port} from the NLB's group", rule.id),
-        );
-        return Ok(());
-    }
-    journal.record(
-        Mark::Create,
-        resource,
-        format!("TCP {port} from the NLB's group"),
-    );
-    let Some(source) = nlb_group else {
-        return Ok(());
-    };
-    if journal.dry_run {
-        return Ok(());
-    }
+    Ok(())
+}
+
+async fn authorize(
+    c: &RegionClients,
+    name: &str,
+    db_group: &str,
+    source: &str,
+    port: u16,
+) -> Result<(), AwsError> {
     let pair = UserIdGroupPair::builder()
         .group_id(source)
         .description(format!("pglink {name}: NLB to database"))

@@ -36,11 +36,11 @@ pub async fn teardown(
     }
     if let Some(lb) = load_balancer::find(c, name).await? {
         let arn = lb.load_balancer_arn().unwrap_or_default().to_string();
+        // Deleting the NLB deletes its listeners, pglink's or not; deleting them one by one
+        // would need a right on listeners pglink did not create.
+        // https://docs.aws.amazon.com/elasticloadbalancing/latest/APIReference/API_DeleteLoadBalancer.html
         for listener in load_balancer::listener_arns(c, &arn).await? {
-            journal.record(Mark::Delete, "listener", listener.clone());
-            if !journal.dry_run {
-                load_balancer::delete_listener(c, &listener).await?;
-            }
+            journal.record(Mark::Delete, "listener (with the NLB)", listener);
         }
         journal.record(
             Mark::Delete,
