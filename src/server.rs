@@ -54,13 +54,13 @@ impl ServerState {
     }
 }
 
-/// Connections served at once. One more evicts the oldest: a scrape or a probe is answered
-/// in microseconds, so the oldest connection is an idle keep-alive or a client too slow to
-/// send its request, and the newest is the one likely to need an answer now.
+/// Connections served at once. One more evicts the oldest, gracefully: an idle one is closed
+/// at once, one in the middle of a request gets its answer first (within
+/// [`EVICTED_GRACE`]). A flood of connections that send nothing thus cannot keep a scrape
+/// out, and never cuts one off.
 const MAX_CONNECTIONS: usize = 32;
-/// A client gets this long to send a request's headers, also while a kept-alive connection
-/// waits for its next request: a client that holds a connection open without sending is
-/// cut off instead of holding it forever.
+/// How long an evicted connection may take to finish the answer it is sending.
+const EVICTED_GRACE: Duration = Duration::from_secs(10);
 const HEADER_READ_TIMEOUT: Duration = Duration::from_secs(5);
 /// Read buffer per connection, headers included (hyper's floor is 8 KiB); a larger request
 /// line or header block is answered 431 and the connection closed.
@@ -117,11 +117,17 @@ pub async fn serve(listener: TcpListener, state: Arc<ServerState>, shutdown: Can
                 .header_read_timeout(HEADER_READ_TIMEOUT)
                 .max_buf_size(MAX_REQUEST_HEAD)
                 .serve_connection(TokioIo::new(stream), service);
-            tokio::select! {
-                result = connection => if let Err(e) = result {
-                    debug!(error = %e, "http: connection ended with an error");
-                },
-                () = evicted.cancelled() => debug!("http: connection closed to make room for a newer one"),
+            tokio::pin!(connection);
+            let result = tokio::select! {
+                result = connection.as_mut() => Some(result),
+                () = evicted.cancelled() => {
+                    debug!("http: closing the oldest connection to make room for a newer one");
+                    connection.as_mut().graceful_shutdown();
+                    tokio::time::timeout(EVICTED_GRACE, connection).await.ok()
+                }
+            };
+            if let Some(Err(e)) = result {
+                debug!(error = %e, "http: connection ended with an error");
             }
             lock(&connections).open.remove(&id);
         });
