@@ -79,21 +79,24 @@ pub fn policy(config: &Config, account: Option<&str>) -> Result<Policy, (String,
 
     let mut statements = vec![
         Statement::new("ReadDatabasesAndTheirNetwork", READS, vec!["*".into()]),
-        // CreateSecurityGroup is authorized on the new group and on its VPC; the request's
-        // tags are in the context of both.
+        // CreateSecurityGroup is authorized on the new group (tagged as this stack's) and on
+        // its VPC (no tag condition: the VPC is not pglink's, and the reference lists the
+        // request tags for the group only).
         Statement::new(
-            "CreateTheNlbSecurityGroupOnlyInTheVpcWithThisStacksTags",
+            "CreateTheNlbSecurityGroupOnlyWithThisStacksTags",
             &["ec2:CreateSecurityGroup"],
-            vec![
-                ec2("security-group/*"),
-                ec2(&format!(
-                    "vpc/{}",
-                    settings.vpc_id.as_deref().unwrap_or("*")
-                )),
-            ],
+            vec![ec2("security-group/*")],
         )
         .when("StringEquals", &requested, &[MANAGED_BY_VALUE])
         .when("StringEquals", &requested_name, &[name]),
+        Statement::new(
+            "CreateTheNlbSecurityGroupInTheVpc",
+            &["ec2:CreateSecurityGroup"],
+            vec![ec2(&format!(
+                "vpc/{}",
+                settings.vpc_id.as_deref().unwrap_or("*")
+            ))],
+        ),
         Statement::new(
             "DeleteOnlyThisStacksSecurityGroup",
             &["ec2:DeleteSecurityGroup"],
@@ -201,11 +204,8 @@ pub fn policy(config: &Config, account: Option<&str>) -> Result<Policy, (String,
         )
         .when("StringEquals", &managed, &[MANAGED_BY_VALUE]),
         Statement::new(
-            "ChangeAndDeleteOnlyThisStacksListeners",
-            &[
-                "elasticloadbalancing:ModifyListener",
-                "elasticloadbalancing:DeleteListener",
-            ],
+            "ChangeOnlyThisStacksListeners",
+            &["elasticloadbalancing:ModifyListener"],
             vec![listeners],
         )
         .when("StringEquals", &managed, &[MANAGED_BY_VALUE]),
@@ -274,34 +274,29 @@ fn ingress(
             ))
         }
     };
-    // The rule is tagged as it is created: a second resource of the same call, outside the
-    // VPC key's reach (hence IfExists), and within the request-tag condition's.
+    // AuthorizeSecurityGroupIngress is authorized on the group and, as the rule is tagged at
+    // creation, on the new rule; the reference lists the request tags for the rule only.
     let in_vpc = |s: Statement| match &vpc {
-        Some(vpc) => s.when("ArnEqualsIfExists", "ec2:Vpc", &[vpc]),
+        Some(vpc) => s.when("ArnEquals", "ec2:Vpc", &[vpc]),
         None => s,
     };
     Ok(vec![
-        in_vpc(
-            Statement::new(
-                "OpenTheDatabasePortOnlyOnTheDatabaseGroup",
-                &["ec2:AuthorizeSecurityGroupIngress"],
-                vec![resource.clone(), scope.arn("ec2", "security-group-rule/*")],
-            )
-            .when("StringEquals", requested, &[MANAGED_BY_VALUE]),
-        ),
-        match &vpc {
-            Some(vpc) => Statement::new(
-                "CloseTheDatabasePortOnlyOnTheDatabaseGroup",
-                &["ec2:RevokeSecurityGroupIngress"],
-                vec![resource],
-            )
-            .when("ArnEquals", "ec2:Vpc", &[vpc]),
-            None => Statement::new(
-                "CloseTheDatabasePortOnlyOnTheDatabaseGroup",
-                &["ec2:RevokeSecurityGroupIngress"],
-                vec![resource],
-            ),
-        },
+        in_vpc(Statement::new(
+            "OpenTheDatabasePortOnlyOnTheDatabaseGroup",
+            &["ec2:AuthorizeSecurityGroupIngress"],
+            vec![resource.clone()],
+        )),
+        Statement::new(
+            "TagTheDatabaseRuleAsItIsCreated",
+            &["ec2:AuthorizeSecurityGroupIngress"],
+            vec![scope.arn("ec2", "security-group-rule/*")],
+        )
+        .when("StringEquals", requested, &[MANAGED_BY_VALUE]),
+        in_vpc(Statement::new(
+            "CloseTheDatabasePortOnlyOnTheDatabaseGroup",
+            &["ec2:RevokeSecurityGroupIngress"],
+            vec![resource],
+        )),
     ])
 }
 
@@ -386,7 +381,7 @@ mod tests {
             ("SetSecurityGroups", &own_lb),
             ("DeleteLoadBalancer", &own_lb),
             ("CreateListener", &own_lb),
-            ("DeleteListener", &own_listener),
+            ("ModifyListener", &own_listener),
         ] {
             let action = format!("elasticloadbalancing:{action}");
             assert!(
@@ -451,18 +446,30 @@ mod tests {
         }
         // The database rule: only on the database's group.
         let db_sg = arn("ec2", &format!("security-group/{SG}"));
-        let authorize = |resource: &str| {
-            Request::new("ec2:AuthorizeSecurityGroupIngress", resource)
+        // The call is authorized on the group and on the new rule, tagged as pglink's.
+        let new_rule = arn("ec2", "security-group-rule/sgr-0123456789abcdef0");
+        let authorize = |group: &str| {
+            Request::new("ec2:AuthorizeSecurityGroupIngress", group)
+                .and(&new_rule)
                 .with("aws:RequestTag/pglink:managed-by", &["pglink"])
         };
         assert!(allowed(&d, &authorize(&db_sg)));
-        // The new rule is a resource of the same call: allowed only tagged as pglink's.
-        let new_rule = arn("ec2", "security-group-rule/sgr-0123456789abcdef0");
-        assert!(allowed(&d, &authorize(&new_rule)));
         assert!(!allowed(
             &d,
-            &Request::new("ec2:AuthorizeSecurityGroupIngress", &new_rule)
+            &Request::new("ec2:AuthorizeSecurityGroupIngress", &db_sg).and(&new_rule)
         ));
+        // The NLB's group: created only tagged as this stack's, in the VPC.
+        let create = |name: &str| {
+            Request::new(
+                "ec2:CreateSecurityGroup",
+                &arn("ec2", "security-group/sg-0new"),
+            )
+            .and(&arn("ec2", "vpc/vpc-0123"))
+            .with("aws:RequestTag/pglink:managed-by", &["pglink"])
+            .with("aws:RequestTag/pglink:name", &[name])
+        };
+        assert!(allowed(&d, &create("analytics")));
+        assert!(!allowed(&d, &create("billing")));
         assert!(allowed(
             &d,
             &Request::new("ec2:RevokeSecurityGroupIngress", &db_sg)
@@ -561,5 +568,111 @@ mod tests {
         assert!(!text.contains("arn:aws:"), "{text}");
         c.aws.region = None;
         assert_eq!(policy(&c, None).unwrap_err().0, "aws.region");
+    }
+}
+
+#[cfg(test)]
+mod foreign {
+    use serde_json::Value;
+
+    use super::*;
+    use crate::iam::eval::{allowing, Request};
+
+    /// Every action a policy names, each with its statements' resources.
+    fn actions(policy: &Value) -> Vec<String> {
+        let mut all: Vec<String> = policy["Statement"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .flat_map(|s| match &s["Action"] {
+                Value::String(a) => vec![a.clone()],
+                Value::Array(list) => list
+                    .iter()
+                    .filter_map(|a| a.as_str().map(str::to_string))
+                    .collect(),
+                _ => vec![],
+            })
+            .collect();
+        all.sort();
+        all.dedup();
+        all
+    }
+
+    const FOREIGN_VPC: &str = "arn:aws:ec2:us-east-1:111111111111:vpc/vpc-0bbbbbbbbbbbbbbbb";
+
+    /// Worst case for a resource that is not this stack's: it carries pglink's tags (of
+    /// another stack), the request carries this stack's, the load balancer would be
+    /// internal, the VPC is another one, and the Auto Scaling request names a foreign group.
+    fn worst_case(action: &str, resource: &str) -> Request {
+        Request::new(action, resource)
+            .with("aws:ResourceTag/pglink:managed-by", &["pglink"])
+            .with("aws:ResourceTag/pglink:name", &["billing"])
+            .with("aws:RequestTag/pglink:managed-by", &["pglink"])
+            .with("aws:RequestTag/pglink:name", &["analytics"])
+            .with("aws:TagKeys", &["pglink:managed-by", "pglink:name"])
+            .with("elasticloadbalancing:Scheme", &["internal"])
+            .with("ec2:Vpc", &["arn:aws:ec2:us-east-1:111111111111:vpc/vpc-0bbbbbbbbbbbbbbbb"])
+            .with("autoscaling:TargetGroupARNs", &["arn:aws:elasticloadbalancing:us-east-1:111111111111:targetgroup/production-web/0123456789abcdef"])
+    }
+
+    /// For every database kind and network setting, no action of the bootstrap policy except
+    /// the `Resource: *` reads is allowed on a target group, load balancer, listener,
+    /// security group, endpoint service or Auto Scaling group that is not this stack's.
+    #[test]
+    fn no_action_is_allowed_on_anything_that_is_not_this_stacks() {
+        let foreign = [
+            "arn:aws:elasticloadbalancing:us-east-1:111111111111:targetgroup/production-web/0123456789abcdef",
+            "arn:aws:elasticloadbalancing:us-east-1:111111111111:loadbalancer/net/production/0123456789abcdef",
+            "arn:aws:elasticloadbalancing:us-east-1:111111111111:listener/net/production/0123456789abcdef/0123456789abcdef",
+            "arn:aws:ec2:us-east-1:111111111111:security-group/sg-0fedcba9876543210",
+            "arn:aws:ec2:us-east-1:111111111111:vpc-endpoint-service/vpce-svc-0fedcba9876543210",
+            "arn:aws:autoscaling:us-east-1:111111111111:autoScalingGroup:0123:autoScalingGroupName/web-asg",
+            "arn:aws:ec2:us-east-1:111111111111:vpc/vpc-0bbbbbbbbbbbbbbbb",
+        ];
+        let kinds = [
+            "{ db_instance = \"orders\" }",
+            "{ db_cluster = \"ledger\" }",
+            "{ ec2_instance = \"i-0123456789abcdef0\" }",
+            "{ autoscaling_group = \"pg-asg\" }",
+            "{ ip = \"10.1.2.3\" }",
+        ];
+        let networks = [
+            "database_security_group_id = \"sg-0123456789abcdef0\"\nvpc_id = \"vpc-0aaaaaaaaaaaaaaaa\"\n",
+            "vpc_id = \"vpc-0aaaaaaaaaaaaaaaa\"\n",
+        ];
+        for kind in kinds {
+            for network in networks {
+                let text = format!(
+                    "[aws]\nregion = \"us-east-1\"\n\n[bootstrap]\nname = \"analytics\"\ndatabase = {kind}\n{network}allowed_principals = [\"arn:aws:iam::346425330055:root\"]\n"
+                );
+                let config = crate::config::parse(&text, "test").unwrap().1;
+                let doc: Value =
+                    serde_json::from_str(&policy(&config, Some("111111111111")).unwrap().to_json())
+                        .unwrap();
+                // These act on a new resource (its ID is AWS's), and EC2 tags are written
+                // only by creates (ec2:CreateAction): none reaches an existing resource.
+                // CreateSecurityGroup does, its VPC: asked below with a foreign VPC.
+                let new_only = [
+                    "ec2:CreateVpcEndpointServiceConfiguration",
+                    "ec2:CreateTags",
+                ];
+                for action in actions(&doc)
+                    .iter()
+                    .filter(|a| !READS.contains(&a.as_str()) && !new_only.contains(&a.as_str()))
+                {
+                    for resource in foreign {
+                        let mut request = worst_case(action, resource);
+                        if action == "ec2:CreateSecurityGroup" {
+                            request = request.and(FOREIGN_VPC);
+                        }
+                        let allowed = allowing(&doc, &request);
+                        assert!(
+                            allowed.is_empty(),
+                            "{kind} / {network}: {action} on {resource} allowed by {allowed:?}"
+                        );
+                    }
+                }
+            }
+        }
     }
 }

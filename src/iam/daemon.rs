@@ -385,3 +385,64 @@ role_arn = "arn:aws:iam::{OTHER}:role/pglink-target"
         assert!(!text.contains("arn:aws:"), "{text}");
     }
 }
+
+#[cfg(test)]
+mod foreign {
+    use serde_json::Value;
+
+    use super::*;
+    use crate::iam::eval::{allowing, Request};
+
+    /// For each config shape, no action of the daemon's policy except the `Resource: *` reads
+    /// is allowed on a target group, load balancer, security group, database or role that
+    /// the config does not name, even one tagged as pglink's.
+    #[test]
+    fn no_action_is_allowed_on_anything_the_config_does_not_name() {
+        let group = "arn:aws:elasticloadbalancing:us-east-1:111111111111:targetgroup/pglink-a/0123456789abcdef";
+        let foreign = [
+            "arn:aws:elasticloadbalancing:us-east-1:111111111111:targetgroup/production-web/0123456789abcdef",
+            "arn:aws:elasticloadbalancing:us-east-1:111111111111:loadbalancer/net/production/0123456789abcdef",
+            "arn:aws:ec2:us-east-1:111111111111:security-group/sg-0fedcba9876543210",
+            "arn:aws:rds:us-east-1:111111111111:db:payroll",
+            "arn:aws:rds:us-east-1:111111111111:cluster:payroll",
+            "arn:aws:iam::111111111111:role/admin",
+        ];
+        for shape in [
+            "endpoint = \"a.example.com\"\n",
+            "db_instance = \"orders\"\n",
+            "db_cluster = \"ledger\"\n",
+            "endpoint = \"a.example.com\"\nadopt = true\n",
+            "endpoint = \"a.example.com\"\nadopt = \"replace\"\n",
+        ] {
+            let text = format!("[[targets]]\nname = \"a\"\n{shape}target_group = \"{group}\"\n");
+            let config = crate::config::parse(&text, "test").unwrap().1;
+            let doc: Value =
+                serde_json::from_str(&policy(&config, &Credentials::Daemon).unwrap().to_json())
+                    .unwrap();
+            let statements = doc["Statement"].as_array().unwrap();
+            let actions: BTreeSet<&str> = statements
+                .iter()
+                .flat_map(|s| match &s["Action"] {
+                    Value::String(a) => vec![a.as_str()],
+                    Value::Array(list) => list.iter().filter_map(Value::as_str).collect(),
+                    _ => vec![],
+                })
+                .filter(|a| !READS.contains(a))
+                .collect();
+            assert!(!actions.is_empty(), "{shape}");
+            for action in actions {
+                for resource in foreign {
+                    let request = Request::new(action, resource)
+                        .with("aws:ResourceTag/pglink:managed-by", &["pglink"])
+                        .with("aws:RequestTag/pglink:managed-by", &["pglink"])
+                        .with("aws:TagKeys", &["pglink:managed-by"]);
+                    let allowed = allowing(&doc, &request);
+                    assert!(
+                        allowed.is_empty(),
+                        "{shape}: {action} on {resource} allowed by {allowed:?}"
+                    );
+                }
+            }
+        }
+    }
+}

@@ -10,12 +10,13 @@ use std::collections::BTreeMap;
 
 use serde_json::Value;
 
-/// One API call as IAM sees it: the action, the resource ARN, and the request's context
+/// One API call as IAM sees it: the action, every resource ARN it is authorized on (a
+/// create is also authorized on its VPC, a rule on its group), and the request's context
 /// keys (`aws:ResourceTag/K`, `aws:RequestTag/K`, `aws:TagKeys`, ...), each with its values.
 #[derive(Debug, Clone, Default)]
 pub struct Request {
     pub action: String,
-    pub resource: String,
+    pub resources: Vec<String>,
     pub context: BTreeMap<String, Vec<String>>,
 }
 
@@ -23,9 +24,15 @@ impl Request {
     pub fn new(action: &str, resource: &str) -> Self {
         Self {
             action: action.to_string(),
-            resource: resource.to_string(),
+            resources: vec![resource.to_string()],
             context: BTreeMap::new(),
         }
+    }
+
+    /// Another resource the same call is authorized on.
+    pub fn and(mut self, resource: &str) -> Self {
+        self.resources.push(resource.to_string());
+        self
     }
 
     pub fn with(mut self, key: &str, values: &[&str]) -> Self {
@@ -37,32 +44,39 @@ impl Request {
     }
 }
 
-/// The `Sid`s of the statements that allow `request` (empty: denied).
+/// The `Sid`s of the statements that allow `request` (empty: denied). Every resource of
+/// the call must be allowed by some statement, as IAM requires.
 pub fn allowing(policy: &Value, request: &Request) -> Vec<String> {
     let statements = match &policy["Statement"] {
         Value::Array(list) => list.clone(),
         one @ Value::Object(_) => vec![one.clone()],
         _ => Vec::new(),
     };
-    statements
-        .iter()
-        .filter(|s| s["Effect"] == "Allow")
-        .filter(|s| {
-            strings(&s["Action"]).iter().any(|a| {
-                glob(
-                    &a.to_ascii_lowercase(),
-                    &request.action.to_ascii_lowercase(),
-                )
+    let mut sids = Vec::new();
+    for resource in &request.resources {
+        let allowed: Vec<String> = statements
+            .iter()
+            .filter(|s| s["Effect"] == "Allow")
+            .filter(|s| {
+                strings(&s["Action"]).iter().any(|a| {
+                    glob(
+                        &a.to_ascii_lowercase(),
+                        &request.action.to_ascii_lowercase(),
+                    )
+                })
             })
-        })
-        .filter(|s| {
-            strings(&s["Resource"])
-                .iter()
-                .any(|r| glob(r, &request.resource))
-        })
-        .filter(|s| conditions_hold(&s["Condition"], &request.context))
-        .map(|s| s["Sid"].as_str().unwrap_or_default().to_string())
-        .collect()
+            .filter(|s| strings(&s["Resource"]).iter().any(|r| glob(r, resource)))
+            .filter(|s| conditions_hold(&s["Condition"], &request.context))
+            .map(|s| s["Sid"].as_str().unwrap_or_default().to_string())
+            .collect();
+        if allowed.is_empty() {
+            return Vec::new();
+        }
+        sids.extend(allowed);
+    }
+    sids.sort();
+    sids.dedup();
+    sids
 }
 
 fn strings(v: &Value) -> Vec<String> {
@@ -125,8 +139,9 @@ fn holds(operator: &str, present: Option<&[String]>, wanted: &[String]) -> bool 
         })
     };
     let Some(values) = present else {
-        // A missing key: vacuously true for ForAllValues and ...IfExists, false otherwise.
-        return set == Some("ForAllValues") || if_exists;
+        // A missing key: vacuously true for ForAllValues, ...IfExists and the negated
+        // operators (nothing to differ from), false otherwise.
+        return set == Some("ForAllValues") || if_exists || base.contains("Not");
     };
     let results: Option<Vec<bool>> = values.iter().map(|v| matches(v)).collect();
     let Some(results) = results else {
@@ -205,10 +220,12 @@ mod tests {
             .with("aws:TagKeys", &["pglink:managed-by"]);
         assert!(allowing(&doc, &no_tag).is_empty());
         let elsewhere = Request {
-            resource: arn.replace("/a/", "/b/"),
+            resources: vec![arn.replace("/a/", "/b/")],
             ..ok.clone()
         };
         assert!(allowing(&doc, &elsewhere).is_empty());
+        // A call on two resources needs both allowed.
+        assert!(allowing(&doc, &ok.clone().and(&arn.replace("/a/", "/b/"))).is_empty());
         let unknown: Value = serde_json::from_str(
             r#"{"Statement": {"Sid": "U", "Effect": "Allow", "Action": "*", "Resource": "*",
                 "Condition": {"NumericLessThan": {"x": "1"}}}}"#,
