@@ -231,6 +231,50 @@ async fn healthcheck_command_is_0_with_a_live_daemon_and_1_without() {
     assert_eq!(out.status.code(), Some(2));
 }
 
+/// In a Kubernetes pod next to a Service named `pglink`, the kubelet injects PGLINK_PORT,
+/// PGLINK_SERVICE_HOST and the like: they are not config and must not stop the daemon,
+/// while PGLINK_SECTION__KEY variables still apply.
+/// https://kubernetes.io/docs/concepts/services-networking/service/#environment-variables
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn kubernetes_service_variables_are_ignored_and_section_keys_apply() {
+    let o = ops().await;
+    answer(&o.dns, "10.0.1.10");
+    let mut daemon = Daemon::start_with_env(
+        BIN,
+        &o.config,
+        &[],
+        &[
+            ("PGLINK_PORT", "tcp://10.96.0.10:9187"),
+            ("PGLINK_PORT_9187_TCP", "tcp://10.96.0.10:9187"),
+            ("PGLINK_PORT_9187_TCP_ADDR", "10.96.0.10"),
+            ("PGLINK_PORT_9187_TCP_PORT", "9187"),
+            ("PGLINK_PORT_9187_TCP_PROTO", "tcp"),
+            ("PGLINK_SERVICE_HOST", "10.96.0.10"),
+            ("PGLINK_SERVICE_PORT", "9187"),
+            ("PGLINK_SERVICE_PORT_METRICS", "9187"),
+            ("PGLINK_LOG__FORMAT", "json"),
+            ("PGLINK_LOG__LEVEL", "debug"),
+        ],
+    );
+    get_until(o.port, "/healthz", 200).await;
+    let (status, _) = daemon.terminate(Duration::from_secs(10));
+    assert_eq!(status.and_then(|s| s.code()), Some(0));
+    let logs = daemon.logs();
+    let first = logs.lines().next().unwrap_or_default();
+    assert!(
+        serde_json::from_str::<serde_json::Value>(first).is_ok(),
+        "PGLINK_LOG__FORMAT=json applies: {first}"
+    );
+    let ignored = logs
+        .lines()
+        .find(|l| l.contains("ignored PGLINK_* environment variables"))
+        .unwrap_or_else(|| panic!("no debug line naming the ignored variables:\n{logs}"));
+    assert!(
+        ignored.contains("PGLINK_PORT,") && ignored.contains("PGLINK_SERVICE_HOST"),
+        "{ignored}"
+    );
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn systemd_hears_ready_then_watchdog_pings_then_stopping() {
     let o = ops().await;

@@ -64,6 +64,13 @@ pub(crate) fn load_for_sync(
         );
     }
     logging::init(log_format.unwrap_or(config.log.format), &config.log.level);
+    let ignored = config::ignored_environment();
+    if !ignored.is_empty() {
+        tracing::debug!(
+            variables = %ignored.join(","),
+            "ignored PGLINK_* environment variables that are not config keys (config is PGLINK_SECTION__KEY)"
+        );
+    }
     Ok(config)
 }
 

@@ -59,15 +59,33 @@ pub fn load(path: &Path) -> Result<(RawConfig, Config), ConfigError> {
 /// Merges the file and the environment without validating values.
 pub fn load_raw(path: &Path) -> Result<RawConfig, ConfigError> {
     let text = read_file(path)?;
+    // Only PGLINK_<SECTION>__<KEY> is config. Other PGLINK_* variables are someone else's:
+    // Kubernetes injects PGLINK_PORT, PGLINK_SERVICE_HOST, ... into every pod when a Service
+    // named `pglink` exists, and PGLINK_CONFIG / PGLINK_HEALTHCHECK_URL name the file and the
+    // healthcheck URL. (https://kubernetes.io/docs/concepts/services-networking/service/#environment-variables)
     let env = Env::prefixed(ENV_PREFIX)
-        .split("__")
-        // These name the file and the healthcheck URL; they are not keys inside the file.
-        .ignore(&["config", "healthcheck_url"]);
+        .filter(|key| key.as_str().contains("__"))
+        .split("__");
     Figment::new()
         .merge(Toml::string(&text))
         .merge(env)
         .extract::<RawConfig>()
         .map_err(|e| describe_figment_error(&path.display().to_string(), e))
+}
+
+/// The PGLINK_* environment variables that are not config keys (no `__`), and so are
+/// ignored, sorted: for a debug line once logging is up.
+pub fn ignored_environment() -> Vec<String> {
+    let mut names: Vec<String> = std::env::vars_os()
+        .filter_map(|(name, _)| name.into_string().ok())
+        .filter(|name| {
+            name.strip_prefix(ENV_PREFIX)
+                .is_some_and(|key| !key.contains("__"))
+        })
+        .filter(|name| name != CONFIG_ENV && name != "PGLINK_HEALTHCHECK_URL")
+        .collect();
+    names.sort();
+    names
 }
 
 /// Parses and validates configuration text on its own, without the environment layer.
