@@ -5,12 +5,17 @@ use std::io::IsTerminal;
 
 use tracing_subscriber::EnvFilter;
 
-use crate::config::LogFormat;
+use crate::config::{is_log_filter, LogFormat};
 
-/// `RUST_LOG` wins over the configured level, as operators expect.
+/// `RUST_LOG` wins over the configured level, as operators expect; one that is not a log
+/// filter (`RUST_LOG=verbose` would silence every line, errors included) is set aside with
+/// a warning, and the configured level is used.
 pub fn init(format: LogFormat, level: &str) {
-    let filter = std::env::var("RUST_LOG")
-        .ok()
+    let rust_log = std::env::var("RUST_LOG").ok();
+    let refused = rust_log.as_deref().filter(|v| !is_log_filter(v));
+    let filter = rust_log
+        .as_deref()
+        .filter(|v| is_log_filter(v))
         .and_then(|v| EnvFilter::try_new(v).ok())
         .or_else(|| EnvFilter::try_new(level).ok())
         .unwrap_or_else(|| EnvFilter::new("info"));
@@ -30,4 +35,11 @@ pub fn init(format: LogFormat, level: &str) {
     };
     // A second init (tests) keeps the first subscriber.
     let _ = result;
+    if let Some(value) = refused {
+        tracing::warn!(
+            rust_log = value,
+            level,
+            "RUST_LOG is not a log filter (expected a level such as info, or filters such as info,pglink=debug); using [log] level"
+        );
+    }
 }

@@ -89,7 +89,8 @@ pub async fn run<G, R, D>(
 {
     let mut tasks = JoinSet::new();
     for syncer in syncers {
-        let span = tracing::info_span!("target", name = %syncer.target.name);
+        // `target_name`, not `name`: JSON logs list a span's own name under "name".
+        let span = tracing::info_span!("target", target_name = %syncer.target.name);
         let (board, shutdown) = (board.clone(), shutdown.clone());
         let pulse = Pulse::new();
         lock(&board)

@@ -132,7 +132,7 @@ async fn a_lost_target_group_is_reported_and_the_other_target_keeps_working() {
             daemon
                 .logs()
                 .lines()
-                .any(|l| l.contains("name=kept") && l.contains("TargetGroupNotFound"))
+                .any(|l| l.contains("target_name=kept") && l.contains("TargetGroupNotFound"))
         },
     )
     .await;

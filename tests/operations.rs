@@ -254,6 +254,8 @@ async fn kubernetes_service_variables_are_ignored_and_section_keys_apply() {
             ("PGLINK_SERVICE_PORT_METRICS", "9187"),
             ("PGLINK_LOG__FORMAT", "json"),
             ("PGLINK_LOG__LEVEL", "debug"),
+            // Not a filter: read as a target name it would silence every line.
+            ("RUST_LOG", "verbose"),
         ],
     );
     get_until(o.port, "/healthz", 200).await;
@@ -272,6 +274,20 @@ async fn kubernetes_service_variables_are_ignored_and_section_keys_apply() {
     assert!(
         ignored.contains("PGLINK_PORT,") && ignored.contains("PGLINK_SERVICE_HOST"),
         "{ignored}"
+    );
+    assert!(
+        logs.lines()
+            .any(|l| l.contains("RUST_LOG is not a log filter") && l.contains("verbose")),
+        "a warning about RUST_LOG, and the configured level used:\n{logs}"
+    );
+    // The target's span carries its name under its own key: JSON has no duplicate "name".
+    let in_span = logs
+        .lines()
+        .find(|l| l.contains("\"name\":\"target\""))
+        .unwrap_or_else(|| panic!("no line inside a target's span:\n{logs}"));
+    assert!(
+        in_span.contains("{\"target_name\":\"ops\",\"name\":\"target\"}"),
+        "{in_span}"
     );
 }
 

@@ -17,9 +17,9 @@ use figment::Figment;
 
 pub use raw::RawConfig;
 pub use validate::{
-    Adopt, AwsSettings, BootstrapSettings, Config, ConsumerEnvironment, DatabaseKind, DnsSettings,
-    EndpointSource, LogFormat, LogSettings, RoleToAssume, ServerSettings, SyncSettings, Target,
-    TargetGroupArn,
+    is_log_filter, Adopt, AwsSettings, BootstrapSettings, Config, ConsumerEnvironment,
+    DatabaseKind, DnsSettings, EndpointSource, LogFormat, LogSettings, RoleToAssume,
+    ServerSettings, SyncSettings, Target, TargetGroupArn,
 };
 pub use values::partition_of;
 

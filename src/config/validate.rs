@@ -404,7 +404,9 @@ fn log(raw: &RawConfig) -> Result<LogSettings, ConfigError> {
 /// A filter the logger accepts, where every bare word is a level. The filter syntax reads a
 /// bare word as a target name (`verbose` = everything from a module named `verbose`), which
 /// would silence every line pglink writes, errors included.
-fn is_log_filter(text: &str) -> bool {
+/// A level or `tracing` filter directives whose bare words are all levels: a bare word that
+/// is not a level ("verbose") would be read as a target name and silence every line.
+pub fn is_log_filter(text: &str) -> bool {
     const LEVELS: [&str; 6] = ["trace", "debug", "info", "warn", "error", "off"];
     let bare_words_are_levels = text.split(',').map(str::trim).all(|directive| {
         directive.contains(['=', '[']) || LEVELS.contains(&directive.to_ascii_lowercase().as_str())
