@@ -531,6 +531,18 @@ async fn a_failure_halfway_is_completed_by_the_next_run() {
         "{}",
         text(&out)
     );
+    // What AWS confirmed is listed as changed; the create it refused is not.
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    let (done, attempted) = stderr
+        .split_once("attempted, not confirmed by AWS")
+        .unwrap_or_else(|| panic!("no unconfirmed section: {stderr}"));
+    let done = done
+        .rsplit("changed before the failure:")
+        .next()
+        .unwrap_or_default();
+    assert!(done.contains("  + internal NLB"), "{stderr}");
+    assert!(!done.contains("VPC endpoint service"), "{stderr}");
+    assert!(attempted.contains("  + VPC endpoint service"), "{stderr}");
     db.proxy.clear_faults();
     let out = db.run(&config, &["bootstrap"]);
     assert_eq!(out.status.code(), Some(0), "{}", text(&out));

@@ -68,7 +68,11 @@ pub async fn ensure(
                 format!("on the NLB, acceptance required: {acceptance_required}"),
             );
             match nlb_arn {
-                Some(nlb) if !journal.dry_run => create(c, name, nlb, acceptance_required).await?,
+                Some(nlb) if !journal.dry_run => {
+                    let created = create(c, name, nlb, acceptance_required).await?;
+                    journal.confirm();
+                    created
+                }
                 _ => {
                     if !principals.is_empty() {
                         journal.record(Mark::Create, "allowed principals", principals.join(", "));
@@ -124,6 +128,7 @@ async fn repair(
             .send()
             .await
             .pipe_observe(c, "ModifyVpcEndpointServiceConfiguration", id)?;
+        journal.confirm();
     }
     Ok(())
 }
@@ -218,6 +223,7 @@ async fn ensure_principals(
         .send()
         .await
         .pipe_observe(c, "ModifyVpcEndpointServicePermissions", service_id)?;
+    journal.confirm();
     Ok(())
 }
 

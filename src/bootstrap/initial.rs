@@ -129,6 +129,7 @@ pub async fn attach_group(
                 .send()
                 .await
                 .pipe_observe(c, "AttachLoadBalancerTargetGroups", asg)?;
+            journal.confirm();
         }
     }
     registered(c, tg).await
@@ -172,6 +173,7 @@ pub async fn detach_group(
             .send()
             .await
             .pipe_observe(c, "DetachLoadBalancerTargetGroups", asg)?;
+        journal.confirm();
     }
     Ok(())
 }

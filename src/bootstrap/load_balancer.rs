@@ -73,6 +73,7 @@ pub async fn ensure(
         }
         let arn = create(c, name, &subnet_ids, security_group).await?;
         set_cross_zone(c, &arn).await?;
+        journal.confirm();
         return Ok(Some(arn));
     };
     let arn = lb.load_balancer_arn().unwrap_or_default().to_string();
@@ -106,6 +107,7 @@ pub async fn ensure(
                 .send()
                 .await
                 .pipe_observe(c, "SetSubnets", &arn)?;
+            journal.confirm();
         }
     }
     if lb.enforce_security_group_inbound_rules_on_private_link_traffic() == Some("on") {
@@ -117,6 +119,7 @@ pub async fn ensure(
         changed = true;
         if !journal.dry_run {
             set_security_groups(c, &arn, lb.security_groups()).await?;
+            journal.confirm();
         }
     }
     if !cross_zone_on(c, &arn).await? {
@@ -124,6 +127,7 @@ pub async fn ensure(
         changed = true;
         if !journal.dry_run {
             set_cross_zone(c, &arn).await?;
+            journal.confirm();
         }
     }
     if !changed {
@@ -324,6 +328,7 @@ pub async fn ensure_listener(
                     .send()
                     .await
                     .pipe_observe(c, "ModifyListener", arn)?;
+                journal.confirm();
             }
         }
         None => {
@@ -339,6 +344,7 @@ pub async fn ensure_listener(
                     .send()
                     .await
                     .pipe_observe(c, "CreateListener", nlb)?;
+                journal.confirm();
             }
         }
     }

@@ -174,6 +174,7 @@ async fn initial_target<R: Resolve>(
             resolver,
         )
         .await?;
+        journal.confirm();
     }
     Ok(shown)
 }

@@ -82,6 +82,7 @@ pub async fn ensure_nlb_group(
         .send()
         .await
         .pipe_observe(c, "CreateSecurityGroup", &group_name)?;
+    journal.confirm();
     Ok(out.group_id().map(str::to_string))
 }
 
@@ -212,6 +213,7 @@ pub async fn ensure_db_rule(
             );
             if let (Some(source), false) = (nlb_group, journal.dry_run) {
                 authorize(c, name, db_group, source, port).await?;
+                journal.confirm();
             }
         }
     }
@@ -227,6 +229,7 @@ pub async fn ensure_db_rule(
         );
         if !journal.dry_run {
             revoke(c, db_group, &rule.id).await?;
+            journal.confirm();
         }
     }
     Ok(())

@@ -84,11 +84,12 @@ pub async fn ensure(
                 target_type.as_str()
             ),
         );
-        return if journal.dry_run {
-            Ok(None)
-        } else {
-            create(c, name, vpc_id, port, target_type).await.map(Some)
-        };
+        if journal.dry_run {
+            return Ok(None);
+        }
+        let arn = create(c, name, vpc_id, port, target_type).await?;
+        journal.confirm();
+        return Ok(Some(arn));
     };
     let arn = group.target_group_arn().unwrap_or_default().to_string();
     let fixed_ok = group.port() == Some(i32::from(port))
@@ -108,6 +109,7 @@ pub async fn ensure(
         changed = true;
         if !journal.dry_run {
             modify_health(c, &arn).await?;
+            journal.confirm();
         }
     }
     if let Some(what) = attribute_drift(c, &arn).await? {
@@ -115,6 +117,7 @@ pub async fn ensure(
         changed = true;
         if !journal.dry_run {
             set_attributes(c, &arn).await?;
+            journal.confirm();
         }
     }
     if !changed {

@@ -32,6 +32,7 @@ pub async fn teardown(
         );
         if !journal.dry_run {
             endpoint_service::delete(c, &id).await?;
+            journal.confirm();
         }
     }
     if let Some(lb) = load_balancer::find(c, name).await? {
@@ -49,6 +50,7 @@ pub async fn teardown(
         );
         if !journal.dry_run {
             load_balancer::delete(c, &arn).await?;
+            journal.confirm();
         }
     }
     if let Some(tg) = target_group::find(c, name).await? {
@@ -63,6 +65,7 @@ pub async fn teardown(
         );
         if !journal.dry_run {
             retry_while_in_use("target group", || target_group::delete(c, &arn)).await?;
+            journal.confirm();
         }
     }
     for (group, rule) in security_group::find_rules(c, name).await? {
@@ -73,6 +76,7 @@ pub async fn teardown(
         );
         if !journal.dry_run {
             security_group::revoke(c, &group, &rule).await?;
+            journal.confirm();
         }
     }
     if let Some(group) = security_group::find_nlb_group(c, name, None).await? {
@@ -84,6 +88,7 @@ pub async fn teardown(
         if !journal.dry_run {
             retry_while_in_use("security group", || security_group::delete_group(c, &group))
                 .await?;
+            journal.confirm();
         }
     }
     if journal.entries.is_empty() {

@@ -104,7 +104,7 @@ pub fn bootstrap(
             Err(BootstrapError::Input(message)) => Exit::BadInput(message),
             Err(e) => {
                 error!(error = %e, "bootstrap stopped; what exists is tagged and the next run completes it");
-                eprint!("done before the failure:\n{}", journal.render());
+                eprint!("{}", journal.render_failure());
                 Exit::Failed
             }
         }
@@ -179,11 +179,18 @@ pub fn teardown_cmd(path: Option<PathBuf>, log_format: Option<LogFormat>, yes: b
         } else {
             "would delete (run again with --yes)"
         };
-        println!(
-            "pglink teardown {} in {region}: {verb}\n{}",
-            settings.name,
-            journal.render()
-        );
+        match &result {
+            Ok(()) => println!(
+                "pglink teardown {} in {region}: {verb}\n{}",
+                settings.name,
+                journal.render()
+            ),
+            Err(_) => println!(
+                "pglink teardown {} in {region}: stopped\n{}",
+                settings.name,
+                journal.render_failure()
+            ),
+        }
         match result {
             Ok(()) => Exit::Ok,
             Err(e) => {
