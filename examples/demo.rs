@@ -60,7 +60,7 @@ async fn main() {
     println!("$ pglink bootstrap -c {}\n", path.display());
     let bootstrap_path = path.clone();
     let exit = tokio::task::spawn_blocking(move || {
-        pglink::commands::bootstrap(Some(bootstrap_path), None, false, false)
+        pglink::commands::bootstrap(Some(bootstrap_path), None, false, false, false)
     })
     .await
     .expect("bootstrap");

@@ -69,6 +69,9 @@ enum Command {
         config: ConfigArg,
         #[arg(long, value_enum, default_value = "text")]
         output: OutputArg,
+        /// Exit 3 when every target was read and some have changes pending (0: in sync).
+        #[arg(long)]
+        detailed_exitcode: bool,
     },
     /// Create or repair the PrivateLink stack ([bootstrap]); print the endpoint service name
     /// and the support request to send.
@@ -80,6 +83,9 @@ enum Command {
         dry_run: bool,
         #[arg(long, value_enum, default_value = "text")]
         output: OutputArg,
+        /// With --dry-run: exit 3 when the stack needs changes (0: it is in place).
+        #[arg(long)]
+        detailed_exitcode: bool,
     },
     /// Delete what bootstrap created (found by pglink's tags), nothing else.
     Teardown {
@@ -137,18 +143,27 @@ fn main() -> ExitCode {
         Command::Sync { config, dry_run } => {
             commands::sync_once(config.config, log_format, dry_run)
         }
-        Command::Plan { config, output } => {
-            commands::plan(config.config, log_format, output == OutputArg::Json)
-        }
+        Command::Plan {
+            config,
+            output,
+            detailed_exitcode,
+        } => commands::plan(
+            config.config,
+            log_format,
+            output == OutputArg::Json,
+            detailed_exitcode,
+        ),
         Command::Bootstrap {
             config,
             dry_run,
             output,
+            detailed_exitcode,
         } => commands::bootstrap(
             config.config,
             log_format,
             dry_run,
             output == OutputArg::Json,
+            detailed_exitcode,
         ),
         Command::Teardown { config, yes } => commands::teardown(config.config, log_format, yes),
         Command::Accept { config } => commands::accept(config.config, log_format),
@@ -179,5 +194,6 @@ fn main() -> ExitCode {
             eprintln!("error: {message}");
             ExitCode::from(2)
         }
+        Exit::ChangesPending => ExitCode::from(3),
     }
 }

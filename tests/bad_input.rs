@@ -74,6 +74,10 @@ fn cases() -> Vec<(String, Vec<&'static str>, &'static str)> {
         (t.clone(), vec!["--output", "xml"], "--output"),
         (t.clone(), vec!["--log-format", "logfmt"], "--log-format"),
         (t.clone(), vec!["--dry-run=maybe"], "--dry-run"),
+        (t.clone(), vec!["--detailed-exitcode"], "--detailed-exitcode"),
+        (t.clone(), vec!["--role", "bootstrap", "--account", "12345"], "--account"),
+        (t.clone(), vec!["--role", "daemon", "--account", "123456789012"], "--account"),
+        (t.clone(), vec!["--role", "daemon", "--role-arn", "arn:aws:iam::210987654321:role/x"], "--role-arn"),
     ]
 }
 
@@ -89,6 +93,8 @@ fn every_bad_input_exits_2_with_one_line_naming_it() {
         let command = match extra.first().copied() {
             Some("--output") => "plan",
             Some("--dry-run=maybe") => "sync",
+            Some("--detailed-exitcode") => "bootstrap",
+            Some("--role") => "iam-policy",
             _ => "check-config",
         };
         let mut args = vec![command, "-c", path.to_str().unwrap()];

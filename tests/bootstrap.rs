@@ -142,6 +142,13 @@ async fn dry_run_then_build_then_a_second_run_changes_nothing() {
 
     let out = db.run(&config, &["bootstrap", "--dry-run"]);
     assert_eq!(out.status.code(), Some(0), "{}", text(&out));
+    let detailed = db.run(&config, &["bootstrap", "--dry-run", "--detailed-exitcode"]);
+    assert_eq!(
+        detailed.status.code(),
+        Some(3),
+        "changes pending: {}",
+        text(&detailed)
+    );
     let stdout = String::from_utf8_lossy(&out.stdout);
     for line in [
         "+ security group pglink-analytics-nlb",
@@ -288,6 +295,13 @@ async fn dry_run_then_build_then_a_second_run_changes_nothing() {
 
     // Idempotent: the second run makes no mutating call at all.
     db.proxy.clear_requests();
+    let detailed = db.run(&config, &["bootstrap", "--dry-run", "--detailed-exitcode"]);
+    assert_eq!(
+        detailed.status.code(),
+        Some(0),
+        "in place: {}",
+        text(&detailed)
+    );
     let out = db.run(&config, &["bootstrap", "--output", "json"]);
     assert_eq!(out.status.code(), Some(0), "{}", text(&out));
     assert_eq!(db.mutating_calls(), Vec::<String>::new());

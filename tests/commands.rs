@@ -134,6 +134,9 @@ async fn plan_shows_the_changes_and_makes_none() {
     assert_eq!(t["deregister"], serde_json::json!(["10.0.1.10:5432"]));
     assert_eq!(t["in_sync"], false);
 
+    // As Terraform's plan: 3 = read fine, changes pending.
+    let out = pglink(&["plan", "-c", &s.config, "--detailed-exitcode"]);
+    assert_eq!(out.status.code(), Some(3), "{}", text(&out));
     let out = pglink(&["plan", "-c", &s.config]);
     let human = String::from_utf8_lossy(&out.stdout).to_string();
     assert!(
@@ -146,11 +149,22 @@ async fn plan_shows_the_changes_and_makes_none() {
         "plan changed the group"
     );
 
+    // In sync: 0, with or without --detailed-exitcode.
+    answer(&s.dns, "10.0.1.10");
+    let out = pglink(&["plan", "-c", &s.config, "--detailed-exitcode"]);
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out));
+
     // A target that could not be read: the error is in the output, and the exit code is 1,
     // so that a script can trust exit 0.
     s.dns.set(HOST, Behaviour::NxDomain);
     let out = pglink(&["plan", "-c", &s.config, "--output", "json"]);
     assert_eq!(out.status.code(), Some(1), "{}", text(&out));
+    let detailed = pglink(&["plan", "-c", &s.config, "--detailed-exitcode"]);
+    assert_eq!(
+        detailed.status.code(),
+        Some(1),
+        "an error wins over pending changes"
+    );
     let doc: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
     assert!(
         doc["targets"][0]["error"]

@@ -78,12 +78,20 @@ fn stack_command(
     })
 }
 
+/// `detailed` (with `dry_run` only): exit 3 when the stack needs changes, 0 when it is in
+/// place.
 pub fn bootstrap(
     path: Option<PathBuf>,
     log_format: Option<LogFormat>,
     dry_run: bool,
     json: bool,
+    detailed: bool,
 ) -> Exit {
+    if detailed && !dry_run {
+        return Exit::BadInput(
+            "--detailed-exitcode: only with --dry-run (exit 3: changes pending)".into(),
+        );
+    }
     stack_command(path, log_format, async |stack| {
         let Stack {
             config,
@@ -99,7 +107,11 @@ pub fn bootstrap(
         match bootstrap::bootstrap(&c, &region, &settings, &resolver, &mut journal).await {
             Ok(outcome) => {
                 print_outcome(&outcome, &settings, &journal, json);
-                Exit::Ok
+                if detailed && journal.changes() > 0 {
+                    Exit::ChangesPending
+                } else {
+                    Exit::Ok
+                }
             }
             Err(BootstrapError::Input(message)) => Exit::BadInput(message),
             Err(e) => {

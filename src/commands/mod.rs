@@ -31,12 +31,14 @@ pub use once::sync_once;
 pub use plan_output::plan;
 pub use run::{daemon, run};
 
-/// How a command ended: 0, 1 (something failed), 2 (bad input, with its one-line message).
+/// How a command ended: 0, 1 (something failed), 2 (bad input, with its one-line message),
+/// 3 (with `--detailed-exitcode`: read fine, changes pending, as Terraform's plan).
 #[derive(Debug, PartialEq, Eq)]
 pub enum Exit {
     Ok,
     Failed,
     BadInput(String),
+    ChangesPending,
 }
 
 impl From<ConfigError> for Exit {

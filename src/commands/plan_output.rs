@@ -46,7 +46,13 @@ struct TargetView {
     error: Option<String>,
 }
 
-pub fn plan(path: Option<PathBuf>, log_format: Option<LogFormat>, json: bool) -> Exit {
+/// `detailed`: exit 3 when every target was read and some have changes pending.
+pub fn plan(
+    path: Option<PathBuf>,
+    log_format: Option<LogFormat>,
+    json: bool,
+    detailed: bool,
+) -> Exit {
     sync_command(path, log_format, async |config| {
         let syncers = match build_syncers(&config, true, &Metrics::new()).await {
             Ok(s) => s,
@@ -72,6 +78,8 @@ pub fn plan(path: Option<PathBuf>, log_format: Option<LogFormat>, json: bool) ->
         // Exit 0 means every target was read: a script can trust it.
         if views.iter().any(|v| v.error.is_some()) {
             Exit::Failed
+        } else if detailed && views.iter().any(|v| !v.in_sync) {
+            Exit::ChangesPending
         } else {
             Exit::Ok
         }
