@@ -1,6 +1,7 @@
 //! Typed AWS errors: one classification for every SDK call, so that one policy decides
 //! what is retried, what is reported and which metric label it gets.
 
+use aws_credential_types::provider::error::CredentialsError;
 use aws_sdk_elasticloadbalancingv2::error::{ProvideErrorMetadata, SdkError};
 use aws_smithy_runtime_api::client::orchestrator::HttpResponse;
 
@@ -27,8 +28,8 @@ pub enum AwsError {
     /// Timeouts, connection failures, 5xx: worth retrying as is.
     #[error("{op}: {detail}")]
     Transient { op: &'static str, detail: String },
-    /// No credentials to sign with: a target's role could not be assumed (STS refused,
-    /// or could not be reached), with STS's reason.
+    /// No credentials to sign with: none found, a misconfigured or expired profile, or a
+    /// target's role that could not be assumed (with STS's reason); the detail says the fix.
     #[error("{op}: {detail}")]
     Credentials { op: &'static str, detail: String },
     /// The request was understood and refused (validation, limits, conflicts).
@@ -72,6 +73,12 @@ impl AwsError {
             return Self::Credentials {
                 op,
                 detail: role.to_string(),
+            };
+        }
+        if let Some(cred) = find_in_chain::<CredentialsError>(&err) {
+            return Self::Credentials {
+                op,
+                detail: credentials_advice(cred),
             };
         }
         match err {
@@ -141,6 +148,29 @@ fn classify_service(
         };
     }
     AwsError::Rejected { op, code, message }
+}
+
+/// What went wrong with the daemon's own credentials, and what fixes it, on one line.
+fn credentials_advice(err: &CredentialsError) -> String {
+    let cause = error_chain(err);
+    match err {
+        CredentialsError::CredentialsNotLoaded(_) => "no AWS credentials found: set AWS_PROFILE (or [aws] profile) or AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY, run `aws sso login` for an SSO profile, or run where an instance profile or task role provides them".to_string(),
+        CredentialsError::InvalidConfiguration(_) => format!(
+            "AWS credentials are misconfigured: {cause}: check AWS_PROFILE / [aws] profile and ~/.aws/config"
+        ),
+        CredentialsError::ProviderTimedOut(_) => {
+            "timed out loading AWS credentials (is the credential source, such as instance metadata, reachable?)".to_string()
+        }
+        _ => {
+            let lower = cause.to_ascii_lowercase();
+            let hint = if lower.contains("sso") || lower.contains("token") && lower.contains("expired") {
+                ": run `aws sso login` (the SSO session may have expired)"
+            } else {
+                ""
+            };
+            format!("could not load AWS credentials: {cause}{hint}")
+        }
+    }
 }
 
 fn dispatch_detail(d: &aws_smithy_runtime_api::client::result::DispatchFailure) -> String {

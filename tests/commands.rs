@@ -260,3 +260,48 @@ async fn json_logs_carry_one_line_per_change() {
     assert_eq!(change["hostname"], HOST);
     assert!(change["timestamp"].is_string() && change["level"] == "INFO");
 }
+
+/// A first run without credentials says so, with the fix, instead of "could not reach AWS".
+/// (Nothing leaves the machine: the endpoint is a closed loopback port, and the SDK gives up
+/// before sending anything.)
+#[test]
+fn missing_or_expired_credentials_are_named_with_the_fix() {
+    let dir = tempfile::tempdir().unwrap();
+    let config = dir.path().join("c.toml");
+    std::fs::write(
+        &config,
+        "[aws]\nregion = \"us-east-1\"\nendpoint_url = \"http://127.0.0.1:9\"\n\n[dns]\nnameservers = [\"127.0.0.1:9\"]\ntimeout = \"200ms\"\n\n[[targets]]\nname = \"a\"\nendpoint = \"10.0.0.5\"\ntarget_group = \"arn:aws:elasticloadbalancing:us-east-1:123456789012:targetgroup/pglink-a/0123456789abcdef\"\n",
+    )
+    .unwrap();
+    let run = |home: &std::path::Path, profile: Option<&str>| {
+        let mut cmd = std::process::Command::new(BIN);
+        cmd.args(["plan", "-c", config.to_str().unwrap()])
+            .env_clear()
+            .env("PATH", std::env::var_os("PATH").unwrap_or_default())
+            .env("HOME", home)
+            .env("AWS_EC2_METADATA_DISABLED", "true");
+        if let Some(p) = profile {
+            cmd.env("AWS_PROFILE", p);
+        }
+        cmd.output().expect("run pglink")
+    };
+    let out = run(dir.path(), None);
+    assert_eq!(out.status.code(), Some(1), "{}", text(&out));
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        stdout.contains("no AWS credentials found: set AWS_PROFILE")
+            && !stdout.contains("could not reach AWS"),
+        "{stdout}"
+    );
+    // An SSO profile whose session was never started (or has expired).
+    let aws = dir.path().join(".aws");
+    std::fs::create_dir_all(&aws).unwrap();
+    std::fs::write(
+        aws.join("config"),
+        "[profile sso]\nsso_start_url = https://example.awsapps.com/start\nsso_region = us-east-1\nsso_account_id = 123456789012\nsso_role_name = reader\n",
+    )
+    .unwrap();
+    let out = run(dir.path(), Some("sso"));
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(stdout.contains("run `aws sso login`"), "{stdout}");
+}
