@@ -11,7 +11,7 @@ use pglink::config::{LogFormat, CONFIG_ENV};
 #[derive(Parser, Debug)]
 #[command(
     name = "pglink",
-    version,
+    version = concat!(env!("CARGO_PKG_VERSION"), " (", env!("PGLINK_REVISION"), ")"),
     about = "Keeps a Postgres database reachable over AWS PrivateLink"
 )]
 struct Cli {

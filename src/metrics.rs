@@ -62,6 +62,7 @@ pub struct TargetInfoLabels {
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
 pub struct BuildLabels {
     pub version: String,
+    pub revision: String,
 }
 
 fn seconds_histogram() -> Histogram {
@@ -198,9 +199,10 @@ impl Metrics {
         build
             .get_or_create(&BuildLabels {
                 version: env!("CARGO_PKG_VERSION").into(),
+                revision: env!("PGLINK_REVISION").into(),
             })
             .set(1);
-        r.register("build_info", "pglink version", build);
+        r.register("build_info", "pglink version and git revision", build);
         Self {
             registry: Arc::new(r),
             syncs,
@@ -298,6 +300,7 @@ mod tests {
             "pglink_aws_api_errors_total{operation=\"RegisterTargets\",kind=\"throttled\"} 1",
             "pglink_detection_to_registration_seconds_count{target=\"a\"} 1",
             "pglink_build_info{version=",
+            concat!("revision=\"", env!("PGLINK_REVISION"), "\"} 1"),
             "pglink_target_info{target=\"a\",account=\"123456789012\",region=\"us-east-1\",role=\"\"} 1",
         ] {
             assert!(text.contains(name), "missing {name} in\n{text}");

@@ -305,3 +305,24 @@ fn missing_or_expired_credentials_are_named_with_the_fix() {
     let stdout = String::from_utf8_lossy(&out.stdout);
     assert!(stdout.contains("run `aws sso login`"), "{stdout}");
 }
+
+/// `--version` and `pglink_build_info` carry the git revision the binary was built from.
+#[test]
+fn version_names_the_git_revision() {
+    let out = pglink(&["--version"]);
+    assert_eq!(out.status.code(), Some(0));
+    let revision = env!("PGLINK_REVISION");
+    assert_eq!(
+        String::from_utf8_lossy(&out.stdout),
+        format!("pglink {} ({revision})\n", env!("CARGO_PKG_VERSION"))
+    );
+    if std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join(".git")
+        .exists()
+    {
+        assert!(
+            revision.len() == 12 && revision.bytes().all(|b| b.is_ascii_hexdigit()),
+            "a checkout's build knows its revision: {revision:?}"
+        );
+    }
+}
