@@ -94,6 +94,8 @@ enum Command {
         /// Delete for real; without it, only list what would be deleted.
         #[arg(long)]
         yes: bool,
+        #[arg(long, value_enum, default_value = "text")]
+        output: OutputArg,
     },
     /// Accept pending endpoint connections from the allowed principals' accounts.
     Accept {
@@ -165,7 +167,11 @@ fn main() -> ExitCode {
             output == OutputArg::Json,
             detailed_exitcode,
         ),
-        Command::Teardown { config, yes } => commands::teardown(config.config, log_format, yes),
+        Command::Teardown {
+            config,
+            yes,
+            output,
+        } => commands::teardown(config.config, log_format, yes, output == OutputArg::Json),
         Command::Accept { config } => commands::accept(config.config, log_format),
         Command::CheckConfig { config } => commands::check_config(config.config),
         Command::IamPolicy {

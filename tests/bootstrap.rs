@@ -618,9 +618,25 @@ async fn teardown_removes_only_what_bootstrap_tagged() {
         before,
         "teardown without --yes changed something"
     );
+    let out = db.run(&config, &["teardown", "--output", "json"]);
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out));
+    let doc: serde_json::Value = serde_json::from_slice(&out.stdout).expect("JSON");
+    assert_eq!(doc["schema_version"], 1);
+    assert_eq!(doc["dry_run"], true);
+    assert!(doc["resources"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .any(|r| r["resource"] == "target group pglink-analytics" && r["deleted"] == false));
 
     let out = db.run(&config, &["teardown", "--yes"]);
     assert_eq!(out.status.code(), Some(0), "{}", text(&out));
+    let again = db.run(&config, &["teardown"]);
+    assert!(
+        String::from_utf8_lossy(&again.stdout).contains("nothing to delete"),
+        "{}",
+        text(&again)
+    );
     let groups: Vec<String> = db
         .target_groups()
         .await

@@ -126,6 +126,7 @@ async fn plan_shows_the_changes_and_makes_none() {
     assert_eq!(out.status.code(), Some(0), "{}", text(&out));
     let doc: serde_json::Value =
         serde_json::from_slice(&out.stdout).expect("plan --output json is JSON");
+    assert_eq!(doc["schema_version"], 1);
     let t = &doc["targets"][0];
     assert_eq!(t["name"], "orders");
     assert_eq!(t["resolved"], serde_json::json!(["10.0.2.20"]));

@@ -5,7 +5,7 @@ use std::path::PathBuf;
 use serde_json::json;
 use tracing::error;
 
-use super::{block_on, load, Exit};
+use super::{block_on, load, Exit, SCHEMA_VERSION};
 use crate::aws::{self, RegionClients};
 use crate::bootstrap::journal::Journal;
 use crate::bootstrap::{
@@ -138,7 +138,7 @@ fn print_outcome(o: &Outcome, s: &BootstrapSettings, journal: &Journal, as_json:
             .iter()
             .map(|e| json!({ "action": format!("{:?}", e.mark).to_lowercase(), "resource": e.resource, "detail": e.detail }))
             .collect();
-        let doc = json!({ "stack": o, "plan": plan, "support_request": request, "targets_snippet": snippet });
+        let doc = json!({ "schema_version": SCHEMA_VERSION, "stack": o, "plan": plan, "support_request": request, "targets_snippet": snippet });
         println!("{}", serde_json::to_string_pretty(&doc).unwrap_or_default());
         return;
     }
@@ -176,7 +176,12 @@ fn print_outcome(o: &Outcome, s: &BootstrapSettings, journal: &Journal, as_json:
     }
 }
 
-pub fn teardown_cmd(path: Option<PathBuf>, log_format: Option<LogFormat>, yes: bool) -> Exit {
+pub fn teardown_cmd(
+    path: Option<PathBuf>,
+    log_format: Option<LogFormat>,
+    yes: bool,
+    json: bool,
+) -> Exit {
     stack_command(path, log_format, async |stack| {
         let Stack {
             settings,
@@ -186,22 +191,43 @@ pub fn teardown_cmd(path: Option<PathBuf>, log_format: Option<LogFormat>, yes: b
         } = stack;
         let mut journal = Journal::new(!yes);
         let result = teardown::teardown(&c, &settings, &mut journal).await;
-        let verb = if yes {
-            "deleted"
+        if json {
+            let resources: Vec<_> = journal
+                .entries
+                .iter()
+                .map(|e| json!({ "resource": e.resource, "detail": e.detail, "deleted": e.confirmed }))
+                .collect();
+            let doc = json!({
+                "schema_version": SCHEMA_VERSION,
+                "name": settings.name,
+                "region": region,
+                "dry_run": !yes,
+                "resources": resources,
+                "error": result.as_ref().err().map(ToString::to_string),
+            });
+            println!("{}", serde_json::to_string_pretty(&doc).unwrap_or_default());
         } else {
-            "would delete (run again with --yes)"
-        };
-        match &result {
-            Ok(()) => println!(
-                "pglink teardown {} in {region}: {verb}\n{}",
-                settings.name,
-                journal.render()
-            ),
-            Err(_) => println!(
-                "pglink teardown {} in {region}: stopped\n{}",
-                settings.name,
-                journal.render_failure()
-            ),
+            let verb = if yes {
+                "deleted"
+            } else {
+                "would delete (run again with --yes)"
+            };
+            match &result {
+                Ok(()) if journal.entries.is_empty() => println!(
+                    "pglink teardown {} in {region}: nothing to delete (no resource carries pglink's tags for this name)",
+                    settings.name
+                ),
+                Ok(()) => println!(
+                    "pglink teardown {} in {region}: {verb}\n{}",
+                    settings.name,
+                    journal.render()
+                ),
+                Err(_) => println!(
+                    "pglink teardown {} in {region}: stopped\n{}",
+                    settings.name,
+                    journal.render_failure()
+                ),
+            }
         }
         match result {
             Ok(()) => Exit::Ok,

@@ -47,6 +47,10 @@ impl From<ConfigError> for Exit {
     }
 }
 
+/// The version of every `--output json` document's shape; it changes when a field changes
+/// meaning or goes away (new fields do not change it).
+pub const SCHEMA_VERSION: u32 = 1;
+
 pub type RealSyncer = Syncer<ElbTargetGroups, DnsResolver, RdsDiscovery>;
 
 pub(crate) fn load(path: Option<PathBuf>) -> Result<(RawConfig, Config), Exit> {

@@ -70,7 +70,7 @@ pub fn plan(
         let views: Vec<TargetView> = views.into_iter().map(|(_, v)| v).collect();
         let confirmations = config.sync.confirmations;
         if json {
-            let doc = serde_json::json!({ "confirmations": confirmations, "targets": views });
+            let doc = serde_json::json!({ "schema_version": super::SCHEMA_VERSION, "confirmations": confirmations, "targets": views });
             println!("{}", serde_json::to_string_pretty(&doc).unwrap_or_default());
         } else {
             print!("{}", render(&views));
