@@ -94,6 +94,10 @@ enum Command {
         /// Delete for real; without it, only list what would be deleted.
         #[arg(long)]
         yes: bool,
+        /// Reject the consumers' live endpoint connections first (their endpoints stop
+        /// working); without it, live connections stop the teardown before any deletion.
+        #[arg(long)]
+        reject_connections: bool,
         #[arg(long, value_enum, default_value = "text")]
         output: OutputArg,
     },
@@ -170,8 +174,15 @@ fn main() -> ExitCode {
         Command::Teardown {
             config,
             yes,
+            reject_connections,
             output,
-        } => commands::teardown(config.config, log_format, yes, output == OutputArg::Json),
+        } => commands::teardown(
+            config.config,
+            log_format,
+            yes,
+            reject_connections,
+            output == OutputArg::Json,
+        ),
         Command::Accept { config } => commands::accept(config.config, log_format),
         Command::CheckConfig { config } => commands::check_config(config.config),
         Command::IamPolicy {

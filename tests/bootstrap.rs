@@ -1010,3 +1010,74 @@ async fn a_public_single_az_database_is_built_with_warnings() {
         "{stdout}"
     );
 }
+
+/// A consumer still connected: teardown lists the connection and, without
+/// `--reject-connections`, stops before deleting anything (AWS would refuse to delete the
+/// service mid-way otherwise); with it, the connection is rejected and everything goes.
+/// https://docs.aws.amazon.com/vpc/latest/privatelink/delete-endpoint-service.html
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn teardown_with_a_live_consumer_needs_reject_connections() {
+    let db = database().await;
+    let config = db.config(INSTANCE);
+    assert_eq!(db.run(&config, &["bootstrap"]).status.code(), Some(0));
+    let service_name =
+        db.c.ec2
+            .describe_vpc_endpoint_service_configurations()
+            .send()
+            .await
+            .unwrap()
+            .service_configurations()[0]
+            .service_name()
+            .unwrap()
+            .to_string();
+    let endpoint =
+        db.c.ec2
+            .create_vpc_endpoint()
+            .vpc_endpoint_type(aws_sdk_ec2::types::VpcEndpointType::Interface)
+            .vpc_id(&db.vpc_id)
+            .service_name(&service_name)
+            .subnet_ids(&db.subnets[0])
+            .send()
+            .await
+            .unwrap()
+            .vpc_endpoint()
+            .and_then(|e| e.vpc_endpoint_id())
+            .unwrap()
+            .to_string();
+
+    let out = db.run(&config, &["teardown"]);
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out));
+    let listed = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        listed.contains(&format!("- endpoint connection {endpoint}"))
+            && listed.contains("needs --reject-connections"),
+        "{listed}"
+    );
+
+    db.proxy.clear_requests();
+    let out = db.run(&config, &["teardown", "--yes"]);
+    assert_eq!(out.status.code(), Some(1), "{}", text(&out));
+    assert!(
+        text(&out).contains(&endpoint) && text(&out).contains("--reject-connections"),
+        "{}",
+        text(&out)
+    );
+    assert_eq!(
+        db.mutating_calls(),
+        Vec::<String>::new(),
+        "nothing is deleted while a consumer is connected"
+    );
+
+    let out = db.run(&config, &["teardown", "--yes", "--reject-connections"]);
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out));
+    assert!(db
+        .c
+        .ec2
+        .describe_vpc_endpoint_service_configurations()
+        .send()
+        .await
+        .unwrap()
+        .service_configurations()
+        .is_empty());
+    assert!(db.target_groups().await.is_empty());
+}

@@ -4,7 +4,7 @@
 //! The decision is pure (`may_accept`); the SDK calls take a plain EC2 client so that they
 //! are tested against the SDK's own mock layer (the emulator does not implement them).
 
-use aws_sdk_ec2::types::{Filter, State};
+use aws_sdk_ec2::types::Filter;
 use serde::Serialize;
 
 use crate::error::AwsError;
@@ -54,6 +54,45 @@ pub async fn pending(
     ec2: &aws_sdk_ec2::Client,
     service_id: &str,
 ) -> Result<Vec<Connection>, AwsError> {
+    let all = connections(ec2, service_id).await?;
+    Ok(all
+        .into_iter()
+        .filter(|(_, state)| is(state, "pendingAcceptance"))
+        .map(|(c, _)| c)
+        .collect())
+}
+
+/// Connections a consumer is using or waiting on: AWS refuses to delete an endpoint service
+/// while any is `available` or `pendingAcceptance`; they must be rejected first.
+/// https://docs.aws.amazon.com/vpc/latest/privatelink/delete-endpoint-service.html
+pub async fn live(
+    ec2: &aws_sdk_ec2::Client,
+    service_id: &str,
+) -> Result<Vec<(Connection, String)>, AwsError> {
+    let all = connections(ec2, service_id).await?;
+    Ok(all
+        .into_iter()
+        .filter(|(_, state)| {
+            ["available", "pendingAcceptance", "pending"]
+                .iter()
+                .any(|s| is(state, s))
+        })
+        .collect())
+}
+
+/// AWS sends an endpoint's state as `pendingAcceptance`, `available`, ... (the API
+/// reference's spelling), while the SDK's enum knows `PendingAcceptance`, `Available`: the
+/// state is compared by name, ignoring case, so that both match.
+/// https://docs.aws.amazon.com/AWSEC2/latest/APIReference/API_DescribeVpcEndpointConnections.html
+fn is(state: &str, name: &str) -> bool {
+    state.eq_ignore_ascii_case(name)
+}
+
+/// Every connection to the service, with its state.
+async fn connections(
+    ec2: &aws_sdk_ec2::Client,
+    service_id: &str,
+) -> Result<Vec<(Connection, String)>, AwsError> {
     let mut token = None;
     let mut out = Vec::new();
     loop {
@@ -72,19 +111,53 @@ pub async fn pending(
         out.extend(
             page.vpc_endpoint_connections()
                 .iter()
-                .filter(|c| c.vpc_endpoint_state() == Some(&State::PendingAcceptance))
                 .filter(|c| c.service_id().is_none_or(|id| id == service_id))
                 .filter_map(|c| {
-                    Some(Connection {
-                        endpoint_id: c.vpc_endpoint_id()?.to_string(),
-                        owner: c.vpc_endpoint_owner()?.to_string(),
-                    })
+                    Some((
+                        Connection {
+                            endpoint_id: c.vpc_endpoint_id()?.to_string(),
+                            owner: c.vpc_endpoint_owner()?.to_string(),
+                        },
+                        c.vpc_endpoint_state()?.as_str().to_string(),
+                    ))
                 }),
         );
         token = page.next_token().map(str::to_string);
         if token.is_none() {
             return Ok(out);
         }
+    }
+}
+
+/// Rejects the connections (the consumers' endpoints stop working); any AWS refuses is an
+/// error naming it.
+pub async fn reject(
+    ec2: &aws_sdk_ec2::Client,
+    service_id: &str,
+    endpoint_ids: &[String],
+) -> Result<(), AwsError> {
+    let out = ec2
+        .reject_vpc_endpoint_connections()
+        .service_id(service_id)
+        .set_vpc_endpoint_ids(Some(endpoint_ids.to_vec()))
+        .send()
+        .await
+        .map_err(|e| AwsError::from_sdk("RejectVpcEndpointConnections", service_id, e))?;
+    match out.unsuccessful().first() {
+        Some(u) => Err(AwsError::Rejected {
+            op: "RejectVpcEndpointConnections",
+            code: u
+                .error()
+                .and_then(|e| e.code())
+                .unwrap_or("Unknown")
+                .to_string(),
+            message: format!(
+                "{}: {}",
+                u.resource_id().unwrap_or("?"),
+                u.error().and_then(|e| e.message()).unwrap_or("refused")
+            ),
+        }),
+        None => Ok(()),
     }
 }
 
@@ -138,7 +211,9 @@ mod tests {
     use super::*;
     use aws_sdk_ec2::operation::accept_vpc_endpoint_connections::AcceptVpcEndpointConnectionsOutput;
     use aws_sdk_ec2::operation::describe_vpc_endpoint_connections::DescribeVpcEndpointConnectionsOutput;
-    use aws_sdk_ec2::types::{UnsuccessfulItem, UnsuccessfulItemError, VpcEndpointConnection};
+    use aws_sdk_ec2::types::{
+        State, UnsuccessfulItem, UnsuccessfulItemError, VpcEndpointConnection,
+    };
     use aws_sdk_ec2::Client;
     use aws_smithy_mocks::{mock, mock_client, RuleMode};
 
@@ -177,10 +252,12 @@ mod tests {
             })
             .then_output(|| {
                 DescribeVpcEndpointConnectionsOutput::builder()
+                    // As AWS spells it on the wire ("pendingAcceptance"), which the SDK's
+                    // enum does not know ("PendingAcceptance").
                     .vpc_endpoint_connections(connection(
                         "vpce-dbt",
                         "346425330055",
-                        State::PendingAcceptance,
+                        State::from("pendingAcceptance"),
                     ))
                     .vpc_endpoint_connections(connection(
                         "vpce-stranger",

@@ -8,7 +8,7 @@ use std::time::{Duration, Instant};
 use tracing::info;
 
 use super::journal::{Journal, Mark};
-use super::{endpoint_service, initial, load_balancer, security_group, target_group};
+use super::{accept, endpoint_service, initial, load_balancer, security_group, target_group};
 use crate::aws::RegionClients;
 use crate::config::{BootstrapSettings, DatabaseKind};
 use crate::error::AwsError;
@@ -17,14 +17,64 @@ use crate::error::AwsError;
 /// and target group can only go after that.
 const DEPENDENCY_TIMEOUT: Duration = Duration::from_secs(600);
 
+/// `reject_connections`: reject the consumers' live connections first; without it, a
+/// service with live connections stops the teardown before anything is deleted.
 pub async fn teardown(
     c: &RegionClients,
     settings: &BootstrapSettings,
     journal: &mut Journal,
+    reject_connections: bool,
 ) -> Result<(), AwsError> {
     let name = settings.name.as_str();
     if let Some(service) = endpoint_service::find(c, name).await? {
         let id = service.service_id().unwrap_or_default().to_string();
+        let live = accept::live(&c.ec2, &id).await?;
+        if !live.is_empty() && !reject_connections {
+            let list: Vec<String> = live
+                .iter()
+                .map(|(conn, state)| {
+                    format!(
+                        "{} from account {} ({})",
+                        conn.endpoint_id,
+                        conn.owner,
+                        state.as_str()
+                    )
+                })
+                .collect();
+            let message = format!(
+                "the endpoint service {id} has {} live connection(s): {}; deleting it cuts them off: run again with --reject-connections to reject them first",
+                live.len(),
+                list.join(", ")
+            );
+            if !journal.dry_run {
+                return Err(AwsError::Rejected {
+                    op: "teardown",
+                    code: "LiveConnections".into(),
+                    message,
+                });
+            }
+            tracing::warn!("{message}");
+        }
+        for (conn, state) in &live {
+            journal.record(
+                Mark::Delete,
+                format!("endpoint connection {}", conn.endpoint_id),
+                format!(
+                    "reject: from account {}, {state}{}",
+                    conn.owner,
+                    if reject_connections {
+                        ""
+                    } else {
+                        " (needs --reject-connections)"
+                    }
+                ),
+            );
+        }
+        if !live.is_empty() && !journal.dry_run {
+            let ids: Vec<String> = live.iter().map(|(c, _)| c.endpoint_id.clone()).collect();
+            accept::reject(&c.ec2, &id, &ids).await?;
+            journal.confirm();
+        }
         journal.record(
             Mark::Delete,
             "VPC endpoint service",

@@ -180,6 +180,7 @@ pub fn teardown_cmd(
     path: Option<PathBuf>,
     log_format: Option<LogFormat>,
     yes: bool,
+    reject_connections: bool,
     json: bool,
 ) -> Exit {
     stack_command(path, log_format, async |stack| {
@@ -190,7 +191,7 @@ pub fn teardown_cmd(
             ..
         } = stack;
         let mut journal = Journal::new(!yes);
-        let result = teardown::teardown(&c, &settings, &mut journal).await;
+        let result = teardown::teardown(&c, &settings, &mut journal, reject_connections).await;
         if json {
             let resources: Vec<_> = journal
                 .entries

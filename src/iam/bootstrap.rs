@@ -140,6 +140,7 @@ pub fn policy(config: &Config, account: Option<&str>) -> Result<Policy, (String,
                 "ec2:DeleteVpcEndpointServiceConfigurations",
                 "ec2:ModifyVpcEndpointServicePermissions",
                 "ec2:AcceptVpcEndpointConnections",
+                "ec2:RejectVpcEndpointConnections",
             ],
             vec![ec2("vpc-endpoint-service/*")],
         )

@@ -299,6 +299,10 @@ async fn handle(req: Request<Incoming>, ctx: Ctx) -> Result<Response<Full<Bytes>
         note(&ctx.state, entry, r.code);
         return Ok(aws_error(r.status, r.code, &r.message));
     }
+    if let Some(xml) = ctx.strict.answer(&call).await {
+        note(&ctx.state, entry, "emulated");
+        return Ok(xml_response(StatusCode::OK, xml));
+    }
     let path_and_query = parts.uri.path_and_query().map_or("/", |p| p.as_str());
     let uri = format!("{}{path_and_query}", ctx.upstream);
     let mut out = Request::from_parts(parts, Full::new(body));

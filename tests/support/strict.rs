@@ -12,6 +12,7 @@
 //! moto directly through the SDK (`facts.rs`), never through the proxy.
 
 mod call;
+mod endpoints;
 mod facts;
 mod health;
 pub mod kit;
@@ -124,6 +125,7 @@ impl Rejection {
 pub struct Layer {
     rules: Strict,
     facts: Facts,
+    endpoints: endpoints::Endpoints,
     health: Health,
     tokens: Mutex<(f64, Instant)>,
     throttled: AtomicUsize,
@@ -134,6 +136,7 @@ impl Layer {
         let burst = rules.describe_bucket.map_or(0.0, |b| b.burst);
         Layer {
             facts: Facts::new(upstream),
+            endpoints: endpoints::Endpoints::default(),
             health: Health::new(rules.health),
             tokens: Mutex::new((burst, Instant::now())),
             throttled: AtomicUsize::new(0),
@@ -176,6 +179,15 @@ impl Layer {
             }
             _ => None,
         }
+    }
+
+    /// Before upstream: the answer to an EC2 call moto does not implement (the endpoint
+    /// connections), from what moto knows.
+    pub async fn answer(&self, call: &Call) -> Option<String> {
+        if call.elbv2 {
+            return None;
+        }
+        self.endpoints.answer(call, &self.facts).await
     }
 
     /// After upstream answered `status`: keeps the health model's books, and returns a

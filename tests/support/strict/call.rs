@@ -72,6 +72,28 @@ impl Call {
         by_n.into_values().collect()
     }
 
+    /// An EC2 Query list, `Name.N`, in N order.
+    pub(super) fn numbered(&self, name: &str) -> Vec<String> {
+        let prefix = format!("{name}.");
+        let mut by_n: BTreeMap<u32, String> = BTreeMap::new();
+        for (k, v) in &self.form {
+            if let Some(n) = k.strip_prefix(&prefix).and_then(|n| n.parse().ok()) {
+                by_n.insert(n, v.clone());
+            }
+        }
+        by_n.into_values().collect()
+    }
+
+    /// The first value of the EC2 filter `name` (`Filter.N.Name` / `Filter.N.Value.1`).
+    pub(super) fn filter(&self, name: &str) -> Option<String> {
+        let (key, _) = self
+            .form
+            .iter()
+            .find(|(k, v)| k.starts_with("Filter.") && k.ends_with(".Name") && v == name)?;
+        let n = key.strip_suffix(".Name")?;
+        self.get(&format!("{n}.Value.1")).map(str::to_string)
+    }
+
     pub(super) fn targets(&self) -> Vec<Target> {
         let members = self.members("Targets").into_iter();
         let target = |mut m: BTreeMap<String, String>| {

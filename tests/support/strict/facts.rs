@@ -88,6 +88,50 @@ impl Facts {
         c
     }
 
+    /// (endpoint id, owner, state) of the consumer endpoints created against a service.
+    pub async fn consumer_endpoints(&self, service_id: &str) -> Vec<(String, String, String)> {
+        let c = self.clients(None).await;
+        let Ok(services) = c
+            .ec2
+            .describe_vpc_endpoint_service_configurations()
+            .service_ids(service_id)
+            .send()
+            .await
+        else {
+            return Vec::new();
+        };
+        let Some(name) = services
+            .service_configurations()
+            .first()
+            .and_then(|s| s.service_name())
+        else {
+            return Vec::new();
+        };
+        let endpoints = c
+            .ec2
+            .describe_vpc_endpoints()
+            .filters(Filter::builder().name("service-name").values(name).build())
+            .send()
+            .await;
+        let Ok(endpoints) = endpoints else {
+            return Vec::new();
+        };
+        endpoints
+            .vpc_endpoints()
+            .iter()
+            .filter(|e| e.service_name() == Some(name))
+            .filter_map(|e| {
+                Some((
+                    e.vpc_endpoint_id()?.to_string(),
+                    e.owner_id()
+                        .unwrap_or(super::super::fixture::ACCOUNT)
+                        .to_string(),
+                    e.state().map_or("available", |s| s.as_str()).to_string(),
+                ))
+            })
+            .collect()
+    }
+
     /// The group, or `None` if moto does not know it (moto then answers the call).
     pub async fn group(&self, arn: &str) -> Option<Arc<Group>> {
         let fresh = |(_, at): &&(Arc<Group>, Instant)| at.elapsed() < GROUP_CACHE;
