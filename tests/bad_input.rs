@@ -181,3 +181,40 @@ fn missing_unreadable_and_conflicting_inputs() {
         assert_eq!(stderr.trim().lines().count(), 1, "{args:?}: {stderr}");
     }
 }
+
+/// The SDK's own endpoint variables get the clear-text rule of `aws.endpoint_url`.
+#[test]
+fn sdk_endpoint_variables_follow_the_clear_text_rule() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("c.toml");
+    std::fs::write(&path, target()).unwrap();
+    let check = |name: &str, value: &str| {
+        fixture::pglink(BIN, &["check-config", "-c", path.to_str().unwrap()])
+            .env(name, value)
+            .output()
+            .unwrap()
+    };
+    let out = check(
+        "AWS_ENDPOINT_URL_ELASTIC_LOAD_BALANCING_V2",
+        "http://10.0.0.5:5000",
+    );
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(2), "{stderr}");
+    assert!(
+        stderr.contains("AWS_ENDPOINT_URL_ELASTIC_LOAD_BALANCING_V2")
+            && stderr.contains("clear text"),
+        "{stderr}"
+    );
+    assert_eq!(
+        check("AWS_ENDPOINT_URL", "http://127.0.0.1:5000")
+            .status
+            .code(),
+        Some(0)
+    );
+    assert_eq!(
+        check("AWS_ENDPOINT_URL", "https://vpce.example.com")
+            .status
+            .code(),
+        Some(0)
+    );
+}

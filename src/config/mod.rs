@@ -53,7 +53,24 @@ impl ConfigError {
 pub fn load(path: &Path) -> Result<(RawConfig, Config), ConfigError> {
     let raw = load_raw(path)?;
     let config = validate::validate(&raw)?;
+    sdk_endpoints(raw.aws.allow_clear_text_endpoint)?;
     Ok((raw, config))
+}
+
+/// The SDK also takes endpoints from `AWS_ENDPOINT_URL` and `AWS_ENDPOINT_URL_<SERVICE>`:
+/// they get the same clear-text rule as `aws.endpoint_url`, naming the variable.
+/// https://docs.aws.amazon.com/sdkref/latest/guide/feature-ss-endpoints.html
+fn sdk_endpoints(allow_clear_text: bool) -> Result<(), ConfigError> {
+    for (name, value) in std::env::vars_os() {
+        let (Ok(name), Ok(value)) = (name.into_string(), value.into_string()) else {
+            continue;
+        };
+        if name == "AWS_ENDPOINT_URL" || name.starts_with("AWS_ENDPOINT_URL_") {
+            values::endpoint_url(&value, allow_clear_text)
+                .map_err(|expected| ConfigError::invalid(name, expected))?;
+        }
+    }
+    Ok(())
 }
 
 /// Merges the file and the environment without validating values.
