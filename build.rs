@@ -5,31 +5,42 @@
 use std::path::Path;
 use std::process::Command;
 
+fn git(args: &[&str]) -> Option<String> {
+    Command::new("git")
+        .args(args)
+        .output()
+        .ok()
+        .filter(|o| o.status.success())
+        .and_then(|o| String::from_utf8(o.stdout).ok())
+        .map(|s| s.trim().to_string())
+        .filter(|s| !s.is_empty())
+}
+
+/// Rebuild when HEAD moves: git names the files (a worktree's `.git` is a file, refs may be
+/// packed), and only files that exist are named: Cargo reruns a script whose listed file is
+/// missing on every build.
+fn watch_head() {
+    let mut paths = vec![git(&["rev-parse", "--git-path", "HEAD"])];
+    if let Some(branch) = git(&["symbolic-ref", "-q", "HEAD"]) {
+        paths.push(git(&["rev-parse", "--git-path", &branch]));
+    }
+    paths.push(git(&["rev-parse", "--git-path", "packed-refs"]));
+    for path in paths.into_iter().flatten() {
+        if Path::new(&path).exists() {
+            println!("cargo:rerun-if-changed={path}");
+        }
+    }
+}
+
 fn main() {
+    println!("cargo:rerun-if-changed=build.rs");
     println!("cargo:rerun-if-env-changed=PGLINK_REVISION");
     let from_env = std::env::var("PGLINK_REVISION")
         .ok()
         .filter(|r| !r.trim().is_empty());
     let revision = from_env.unwrap_or_else(|| {
-        // Rebuild when HEAD moves: HEAD itself (a checkout) and the branch it points to (a commit).
-        let git = Path::new(".git");
-        if git.join("HEAD").exists() {
-            println!("cargo:rerun-if-changed=.git/HEAD");
-            if let Ok(head) = std::fs::read_to_string(git.join("HEAD")) {
-                if let Some(branch) = head.trim().strip_prefix("ref: ") {
-                    println!("cargo:rerun-if-changed=.git/{branch}");
-                }
-            }
-        }
-        Command::new("git")
-            .args(["rev-parse", "--short=12", "HEAD"])
-            .output()
-            .ok()
-            .filter(|o| o.status.success())
-            .and_then(|o| String::from_utf8(o.stdout).ok())
-            .map(|s| s.trim().to_string())
-            .filter(|s| !s.is_empty())
-            .unwrap_or_else(|| "unknown".to_string())
+        watch_head();
+        git(&["rev-parse", "--short=12", "HEAD"]).unwrap_or_else(|| "unknown".to_string())
     });
     println!("cargo:rustc-env=PGLINK_REVISION={revision}");
 }

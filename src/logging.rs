@@ -11,7 +11,9 @@ use crate::config::{is_log_filter, LogFormat};
 /// filter (`RUST_LOG=verbose` would silence every line, errors included) is set aside with
 /// a warning, and the configured level is used.
 pub fn init(format: LogFormat, level: &str) {
-    let rust_log = std::env::var("RUST_LOG").ok();
+    let rust_log = std::env::var("RUST_LOG")
+        .ok()
+        .filter(|v| !v.trim().is_empty());
     let refused = rust_log.as_deref().filter(|v| !is_log_filter(v));
     let filter = rust_log
         .as_deref()

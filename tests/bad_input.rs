@@ -211,6 +211,9 @@ fn sdk_endpoint_variables_follow_the_clear_text_rule() {
             .code(),
         Some(0)
     );
+    // Another service's endpoint (S3 in a shared pod) is not pglink's business.
+    let s3 = check("AWS_ENDPOINT_URL_S3", "http://minio.internal:9000");
+    assert_eq!(s3.status.code(), Some(0));
     assert_eq!(
         check("AWS_ENDPOINT_URL", "https://vpce.example.com")
             .status

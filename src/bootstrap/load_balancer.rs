@@ -72,8 +72,9 @@ pub async fn ensure(
             return Ok(None);
         }
         let arn = create(c, name, &subnet_ids, security_group).await?;
-        set_cross_zone(c, &arn).await?;
+        // It exists now, whatever happens to the attribute: the next run repairs that.
         journal.confirm();
+        set_cross_zone(c, &arn).await?;
         return Ok(Some(arn));
     };
     let arn = lb.load_balancer_arn().unwrap_or_default().to_string();

@@ -16,6 +16,8 @@ use crate::error::AwsError;
 /// Deleting an NLB releases its network interfaces over a few minutes; the security group
 /// and target group can only go after that.
 const DEPENDENCY_TIMEOUT: Duration = Duration::from_secs(600);
+/// How long rejected connections may still count against deleting the endpoint service.
+const REJECTED_SETTLE: Duration = Duration::from_secs(60);
 
 /// `reject_connections`: reject the consumers' live connections first; without it, a
 /// service with live connections stops the teardown before anything is deleted.
@@ -71,6 +73,21 @@ pub async fn teardown(
             );
         }
         if !live.is_empty() && !journal.dry_run {
+            // A `pending` connection is being accepted: AWS rejects only available or
+            // pendingAcceptance ones, so it has to settle first.
+            if let Some((conn, _)) = live
+                .iter()
+                .find(|(_, state)| state.eq_ignore_ascii_case("pending"))
+            {
+                return Err(AwsError::Rejected {
+                    op: "teardown",
+                    code: "PendingConnection".into(),
+                    message: format!(
+                        "the connection {} from account {} is being accepted (pending): run teardown again in a minute",
+                        conn.endpoint_id, conn.owner
+                    ),
+                });
+            }
             let ids: Vec<String> = live.iter().map(|(c, _)| c.endpoint_id.clone()).collect();
             accept::reject(&c.ec2, &id, &ids).await?;
             journal.confirm();
@@ -81,7 +98,26 @@ pub async fn teardown(
             format!("{id} ({})", service.service_name().unwrap_or_default()),
         );
         if !journal.dry_run {
-            endpoint_service::delete(c, &id).await?;
+            // Right after a reject AWS may still count the connections for a moment; a
+            // consumer that connects after the check is reported with the fix.
+            retry_while_in_use("endpoint service", REJECTED_SETTLE, || {
+                endpoint_service::delete(c, &id)
+            })
+            .await
+            .map_err(|e| match e {
+                AwsError::Rejected { code, message, .. }
+                    if code == "ExistingVpcEndpointConnections" =>
+                {
+                    AwsError::Rejected {
+                        op: "DeleteVpcEndpointServiceConfigurations",
+                        code,
+                        message: format!(
+                            "{message}: a consumer connected; run again with --reject-connections"
+                        ),
+                    }
+                }
+                other => other,
+            })?;
             journal.confirm();
         }
     }
@@ -114,7 +150,10 @@ pub async fn teardown(
             arn.clone(),
         );
         if !journal.dry_run {
-            retry_while_in_use("target group", || target_group::delete(c, &arn)).await?;
+            retry_while_in_use("target group", DEPENDENCY_TIMEOUT, || {
+                target_group::delete(c, &arn)
+            })
+            .await?;
             journal.confirm();
         }
     }
@@ -136,8 +175,10 @@ pub async fn teardown(
             group.clone(),
         );
         if !journal.dry_run {
-            retry_while_in_use("security group", || security_group::delete_group(c, &group))
-                .await?;
+            retry_while_in_use("security group", DEPENDENCY_TIMEOUT, || {
+                security_group::delete_group(c, &group)
+            })
+            .await?;
             journal.confirm();
         }
     }
@@ -151,7 +192,11 @@ pub async fn teardown(
 }
 
 /// Retries a delete that AWS refuses while something still depends on the resource.
-async fn retry_while_in_use<F, Fut>(what: &str, mut delete: F) -> Result<(), AwsError>
+async fn retry_while_in_use<F, Fut>(
+    what: &str,
+    limit: Duration,
+    mut delete: F,
+) -> Result<(), AwsError>
 where
     F: FnMut() -> Fut,
     Fut: Future<Output = Result<(), AwsError>>,
@@ -160,13 +205,15 @@ where
     loop {
         match delete().await {
             Err(AwsError::Rejected { code, .. })
-                if (code == "DependencyViolation" || code == "ResourceInUse")
-                    && started.elapsed() < DEPENDENCY_TIMEOUT =>
+                if (code == "DependencyViolation"
+                    || code == "ResourceInUse"
+                    || code == "ExistingVpcEndpointConnections")
+                    && started.elapsed() < limit =>
             {
                 info!(
                     what,
                     waited_s = started.elapsed().as_secs(),
-                    "still in use by the deleted NLB; waiting"
+                    "still in use; waiting"
                 );
                 tokio::time::sleep(Duration::from_secs(10)).await;
             }

@@ -63,8 +63,15 @@ pub fn plan(
             tasks.spawn(async move { (i, view(s).await) });
         }
         let mut views = Vec::new();
-        while let Some(Ok(v)) = tasks.join_next().await {
-            views.push(v);
+        let mut lost = false;
+        while let Some(joined) = tasks.join_next().await {
+            match joined {
+                Ok(v) => views.push(v),
+                Err(e) => {
+                    tracing::error!(error = %e, "a target's plan ended abnormally");
+                    lost = true;
+                }
+            }
         }
         views.sort_by_key(|(i, _)| *i);
         let views: Vec<TargetView> = views.into_iter().map(|(_, v)| v).collect();
@@ -76,7 +83,7 @@ pub fn plan(
             print!("{}", render(&views));
         }
         // Exit 0 means every target was read: a script can trust it.
-        if views.iter().any(|v| v.error.is_some()) {
+        if lost || views.iter().any(|v| v.error.is_some()) {
             Exit::Failed
         } else if detailed && views.iter().any(|v| !v.in_sync) {
             Exit::ChangesPending

@@ -61,14 +61,29 @@ pub fn load(path: &Path) -> Result<(RawConfig, Config), ConfigError> {
 /// they get the same clear-text rule as `aws.endpoint_url`, naming the variable.
 /// https://docs.aws.amazon.com/sdkref/latest/guide/feature-ss-endpoints.html
 fn sdk_endpoints(allow_clear_text: bool) -> Result<(), ConfigError> {
-    for (name, value) in std::env::vars_os() {
-        let (Ok(name), Ok(value)) = (name.into_string(), value.into_string()) else {
+    // The services pglink calls; another service's endpoint (S3 in a shared pod) is not ours.
+    const USED: [&str; 6] = [
+        "AWS_ENDPOINT_URL",
+        "AWS_ENDPOINT_URL_EC2",
+        "AWS_ENDPOINT_URL_ELASTIC_LOAD_BALANCING_V2",
+        "AWS_ENDPOINT_URL_RDS",
+        "AWS_ENDPOINT_URL_STS",
+        "AWS_ENDPOINT_URL_AUTO_SCALING",
+    ];
+    let ignored = std::env::var("AWS_IGNORE_CONFIGURED_ENDPOINT_URLS")
+        .is_ok_and(|v| v.eq_ignore_ascii_case("true"));
+    if ignored {
+        return Ok(());
+    }
+    for name in USED {
+        let Ok(value) = std::env::var(name) else {
             continue;
         };
-        if name == "AWS_ENDPOINT_URL" || name.starts_with("AWS_ENDPOINT_URL_") {
-            values::endpoint_url(&value, allow_clear_text)
-                .map_err(|expected| ConfigError::invalid(name, expected))?;
+        if value.trim().is_empty() {
+            continue;
         }
+        values::endpoint_url(&value, allow_clear_text)
+            .map_err(|expected| ConfigError::invalid(name, expected))?;
     }
     Ok(())
 }
