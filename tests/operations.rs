@@ -259,6 +259,11 @@ async fn kubernetes_service_variables_are_ignored_and_section_keys_apply() {
         ],
     );
     get_until(o.port, "/healthz", 200).await;
+    // A pass has logged inside the target's span (at debug, every pass does).
+    fixture::eventually(LIMIT, "a log line inside the target's span", || {
+        daemon.logs().contains("\"name\":\"target\"")
+    })
+    .await;
     let (status, _) = daemon.terminate(Duration::from_secs(10));
     assert_eq!(status.and_then(|s| s.code()), Some(0));
     let logs = daemon.logs();
