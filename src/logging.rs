@@ -14,10 +14,11 @@ pub fn init(format: LogFormat, level: &str) {
     let rust_log = std::env::var("RUST_LOG")
         .ok()
         .filter(|v| !v.trim().is_empty());
-    let refused = rust_log.as_deref().filter(|v| !is_log_filter(v));
-    let filter = rust_log
-        .as_deref()
-        .filter(|v| is_log_filter(v))
+    let (usable, refused) = match rust_log.as_deref() {
+        Some(v) if is_log_filter(v) => (Some(v), None),
+        other => (None, other),
+    };
+    let filter = usable
         .and_then(|v| EnvFilter::try_new(v).ok())
         .or_else(|| EnvFilter::try_new(level).ok())
         .unwrap_or_else(|| EnvFilter::new("info"));

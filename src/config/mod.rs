@@ -96,7 +96,7 @@ pub fn load_raw(path: &Path) -> Result<RawConfig, ConfigError> {
     // named `pglink` exists, and PGLINK_CONFIG / PGLINK_HEALTHCHECK_URL name the file and the
     // healthcheck URL. (https://kubernetes.io/docs/concepts/services-networking/service/#environment-variables)
     let env = Env::prefixed(ENV_PREFIX)
-        .filter(|key| key.as_str().contains("__"))
+        .filter(|key| is_config_key(key.as_str()))
         .split("__");
     Figment::new()
         .merge(Toml::string(&text))
@@ -105,14 +105,19 @@ pub fn load_raw(path: &Path) -> Result<RawConfig, ConfigError> {
         .map_err(|e| describe_figment_error(&path.display().to_string(), e))
 }
 
-/// The PGLINK_* environment variables that are not config keys (no `__`), and so are
-/// ignored, sorted: for a debug line once logging is up.
+/// Whether `PGLINK_<rest>` is a config key: `<SECTION>__<KEY>`.
+fn is_config_key(rest: &str) -> bool {
+    rest.contains("__")
+}
+
+/// The PGLINK_* environment variables that are not config keys, and so are ignored,
+/// sorted: for a debug line once logging is up.
 pub fn ignored_environment() -> Vec<String> {
     let mut names: Vec<String> = std::env::vars_os()
         .filter_map(|(name, _)| name.into_string().ok())
         .filter(|name| {
             name.strip_prefix(ENV_PREFIX)
-                .is_some_and(|key| !key.contains("__"))
+                .is_some_and(|key| !is_config_key(key))
         })
         .filter(|name| name != CONFIG_ENV && name != "PGLINK_HEALTHCHECK_URL")
         .collect();

@@ -577,27 +577,7 @@ mod foreign {
     use serde_json::Value;
 
     use super::*;
-    use crate::iam::eval::{allowing, Request};
-
-    /// Every action a policy names, each with its statements' resources.
-    fn actions(policy: &Value) -> Vec<String> {
-        let mut all: Vec<String> = policy["Statement"]
-            .as_array()
-            .into_iter()
-            .flatten()
-            .flat_map(|s| match &s["Action"] {
-                Value::String(a) => vec![a.clone()],
-                Value::Array(list) => list
-                    .iter()
-                    .filter_map(|a| a.as_str().map(str::to_string))
-                    .collect(),
-                _ => vec![],
-            })
-            .collect();
-        all.sort();
-        all.dedup();
-        all
-    }
+    use crate::iam::eval::{actions, allowing, Request};
 
     const FOREIGN_VPC: &str = "arn:aws:ec2:us-east-1:111111111111:vpc/vpc-0bbbbbbbbbbbbbbbb";
 

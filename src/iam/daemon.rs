@@ -391,7 +391,7 @@ mod foreign {
     use serde_json::Value;
 
     use super::*;
-    use crate::iam::eval::{allowing, Request};
+    use crate::iam::eval::{actions, allowing, Request};
 
     /// For each config shape, no action of the daemon's policy except the `Resource: *` reads
     /// is allowed on a target group, load balancer, security group, database or role that
@@ -419,18 +419,12 @@ mod foreign {
             let doc: Value =
                 serde_json::from_str(&policy(&config, &Credentials::Daemon).unwrap().to_json())
                     .unwrap();
-            let statements = doc["Statement"].as_array().unwrap();
-            let actions: BTreeSet<&str> = statements
-                .iter()
-                .flat_map(|s| match &s["Action"] {
-                    Value::String(a) => vec![a.as_str()],
-                    Value::Array(list) => list.iter().filter_map(Value::as_str).collect(),
-                    _ => vec![],
-                })
-                .filter(|a| !READS.contains(a))
+            let changing: Vec<String> = actions(&doc)
+                .into_iter()
+                .filter(|a| !READS.contains(&a.as_str()))
                 .collect();
-            assert!(!actions.is_empty(), "{shape}");
-            for action in actions {
+            assert!(!changing.is_empty(), "{shape}");
+            for action in &changing {
                 for resource in foreign {
                     let request = Request::new(action, resource)
                         .with("aws:ResourceTag/pglink:managed-by", &["pglink"])

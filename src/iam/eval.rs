@@ -79,6 +79,22 @@ pub fn allowing(policy: &Value, request: &Request) -> Vec<String> {
     sids
 }
 
+/// Every action the policy's Allow statements name, sorted, once each.
+pub fn actions(policy: &Value) -> Vec<String> {
+    let mut all: Vec<String> = match &policy["Statement"] {
+        Value::Array(list) => list.iter().collect::<Vec<_>>(),
+        one @ Value::Object(_) => vec![one],
+        _ => Vec::new(),
+    }
+    .into_iter()
+    .filter(|s| s["Effect"] == "Allow")
+    .flat_map(|s| strings(&s["Action"]))
+    .collect();
+    all.sort();
+    all.dedup();
+    all
+}
+
 fn strings(v: &Value) -> Vec<String> {
     match v {
         Value::String(s) => vec![s.clone()],
