@@ -123,6 +123,17 @@ impl Db {
             .target_groups()
             .to_vec()
     }
+
+    async fn endpoint_services(&self) -> Vec<aws_sdk_ec2::types::ServiceConfiguration> {
+        self.c
+            .ec2
+            .describe_vpc_endpoint_service_configurations()
+            .send()
+            .await
+            .unwrap()
+            .service_configurations()
+            .to_vec()
+    }
 }
 
 fn text(out: &Output) -> String {
@@ -253,14 +264,9 @@ async fn dry_run_then_build_then_a_second_run_changes_nothing() {
         listeners.listeners()[0].default_actions()[0].target_group_arn(),
         Some(tg_arn.as_str())
     );
-    let services =
-        db.c.ec2
-            .describe_vpc_endpoint_service_configurations()
-            .send()
-            .await
-            .unwrap();
-    assert_eq!(services.service_configurations().len(), 1);
-    let service = &services.service_configurations()[0];
+    let services = db.endpoint_services().await;
+    assert_eq!(services.len(), 1);
+    let service = &services[0];
     assert_eq!(service.acceptance_required(), Some(true));
     let perms =
         db.c.ec2
@@ -397,14 +403,7 @@ async fn drift_is_repaired() {
         .send()
         .await
         .unwrap();
-    let service =
-        db.c.ec2
-            .describe_vpc_endpoint_service_configurations()
-            .send()
-            .await
-            .unwrap()
-            .service_configurations()[0]
-            .clone();
+    let service = db.endpoint_services().await[0].clone();
     let id = service.service_id().unwrap();
     db.c.ec2
         .modify_vpc_endpoint_service_permissions()
@@ -571,16 +570,7 @@ async fn a_failure_halfway_is_completed_by_the_next_run() {
             .len(),
         1
     );
-    assert_eq!(
-        db.c.ec2
-            .describe_vpc_endpoint_service_configurations()
-            .send()
-            .await
-            .unwrap()
-            .service_configurations()
-            .len(),
-        1
-    );
+    assert_eq!(db.endpoint_services().await.len(), 1);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -654,15 +644,7 @@ async fn teardown_removes_only_what_bootstrap_tagged() {
         .unwrap()
         .load_balancers()
         .is_empty());
-    assert!(db
-        .c
-        .ec2
-        .describe_vpc_endpoint_service_configurations()
-        .send()
-        .await
-        .unwrap()
-        .service_configurations()
-        .is_empty());
+    assert!(db.endpoint_services().await.is_empty());
     let sgs =
         db.c.ec2
             .describe_security_groups()
@@ -1020,16 +1002,10 @@ async fn teardown_with_a_live_consumer_needs_reject_connections() {
     let db = database().await;
     let config = db.config(INSTANCE);
     assert_eq!(db.run(&config, &["bootstrap"]).status.code(), Some(0));
-    let service_name =
-        db.c.ec2
-            .describe_vpc_endpoint_service_configurations()
-            .send()
-            .await
-            .unwrap()
-            .service_configurations()[0]
-            .service_name()
-            .unwrap()
-            .to_string();
+    let service_name = db.endpoint_services().await[0]
+        .service_name()
+        .unwrap()
+        .to_string();
     let endpoint =
         db.c.ec2
             .create_vpc_endpoint()
@@ -1070,14 +1046,6 @@ async fn teardown_with_a_live_consumer_needs_reject_connections() {
 
     let out = db.run(&config, &["teardown", "--yes", "--reject-connections"]);
     assert_eq!(out.status.code(), Some(0), "{}", text(&out));
-    assert!(db
-        .c
-        .ec2
-        .describe_vpc_endpoint_service_configurations()
-        .send()
-        .await
-        .unwrap()
-        .service_configurations()
-        .is_empty());
+    assert!(db.endpoint_services().await.is_empty());
     assert!(db.target_groups().await.is_empty());
 }
