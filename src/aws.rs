@@ -10,7 +10,14 @@ use aws_config::{BehaviorVersion, Region, SdkConfig};
 use aws_credential_types::provider::SharedCredentialsProvider;
 
 use aws_sdk_elasticloadbalancingv2::error::{ProvideErrorMetadata, SdkError};
-use aws_smithy_runtime_api::client::orchestrator::HttpResponse;
+use aws_smithy_runtime_api::box_error::BoxError;
+use aws_smithy_runtime_api::client::interceptors::context::{
+    BeforeSerializationInterceptorContextRef, FinalizerInterceptorContextRef,
+};
+use aws_smithy_runtime_api::client::interceptors::Intercept;
+use aws_smithy_runtime_api::client::orchestrator::{HttpResponse, Metadata};
+use aws_smithy_runtime_api::client::runtime_components::RuntimeComponents;
+use aws_smithy_types::config_bag::{ConfigBag, Storable, StoreReplace};
 
 use crate::config::{AwsSettings, RoleToAssume};
 use crate::error::AwsError;
@@ -73,17 +80,22 @@ impl RegionClients {
 
     pub fn new(sdk: &SdkConfig, region: &str, metrics: Metrics) -> Self {
         let region = Region::new(region.to_string());
+        let timer = CallTimer(metrics.clone());
         let elb = aws_sdk_elasticloadbalancingv2::config::Builder::from(sdk)
             .region(region.clone())
+            .interceptor(timer.clone())
             .build();
         let ec2 = aws_sdk_ec2::config::Builder::from(sdk)
             .region(region.clone())
+            .interceptor(timer.clone())
             .build();
         let autoscaling = aws_sdk_autoscaling::config::Builder::from(sdk)
             .region(region.clone())
+            .interceptor(timer.clone())
             .build();
         let rds = aws_sdk_rds::config::Builder::from(sdk)
             .region(region)
+            .interceptor(timer)
             .build();
         Self {
             autoscaling: aws_sdk_autoscaling::Client::from_conf(autoscaling),
@@ -92,6 +104,48 @@ impl RegionClients {
             rds: aws_sdk_rds::Client::from_conf(rds),
             metrics,
         }
+    }
+}
+
+/// Times every operation of a client, SDK retries included, into
+/// `pglink_aws_api_call_duration_seconds`: one place for every call site.
+#[derive(Clone, Debug)]
+struct CallTimer(Metrics);
+
+/// When the operation started, kept in the call's own config bag.
+#[derive(Clone, Debug)]
+struct CallStart(std::time::Instant);
+
+impl Storable for CallStart {
+    type Storer = StoreReplace<Self>;
+}
+
+impl Intercept for CallTimer {
+    fn name(&self) -> &'static str {
+        "pglink::CallTimer"
+    }
+
+    fn read_before_execution(
+        &self,
+        _context: &BeforeSerializationInterceptorContextRef<'_>,
+        cfg: &mut ConfigBag,
+    ) -> Result<(), BoxError> {
+        cfg.interceptor_state()
+            .store_put(CallStart(std::time::Instant::now()));
+        Ok(())
+    }
+
+    fn read_after_execution(
+        &self,
+        _context: &FinalizerInterceptorContextRef<'_>,
+        _runtime_components: &RuntimeComponents,
+        cfg: &mut ConfigBag,
+    ) -> Result<(), BoxError> {
+        if let (Some(start), Some(op)) = (cfg.load::<CallStart>(), cfg.load::<Metadata>()) {
+            self.0
+                .aws_call_took(op.name(), start.0.elapsed().as_secs_f64());
+        }
+        Ok(())
     }
 }
 

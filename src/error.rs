@@ -19,7 +19,7 @@ pub enum AwsError {
         code: String,
         message: String,
     },
-    #[error("{op}: access denied ({code}: {message})")]
+    #[error("{op}: access denied ({code}: {message}); `pglink iam-policy` prints the policy this configuration needs")]
     AccessDenied {
         op: &'static str,
         code: String,
@@ -42,6 +42,16 @@ pub enum AwsError {
 }
 
 impl AwsError {
+    /// Every [`AwsError::kind`], for metrics that must exist before the first error.
+    pub const KINDS: [&'static str; 6] = [
+        "throttled",
+        "not_found",
+        "access_denied",
+        "transient",
+        "credentials",
+        "rejected",
+    ];
+
     pub fn is_transient(&self) -> bool {
         matches!(self, Self::Throttled { .. } | Self::Transient { .. })
     }
@@ -130,6 +140,12 @@ fn classify_service(
     if THROTTLING.contains(&code.as_str()) || status == 429 {
         return AwsError::Throttled { op, code };
     }
+    if REJECTED_CREDENTIALS.contains(&code.as_str()) {
+        return AwsError::Credentials {
+            op,
+            detail: format!("AWS refused the credentials ({code}: {message}): they are expired or not valid; renew them (`aws sso login` for an SSO profile, new keys otherwise)"),
+        };
+    }
     if code.ends_with("NotFound") || code.ends_with("NotFoundFault") || code.contains(".NotFound") {
         return AwsError::NotFound {
             op,
@@ -149,6 +165,19 @@ fn classify_service(
     }
     AwsError::Rejected { op, code, message }
 }
+
+/// Error codes with which AWS refuses the caller's credentials themselves (expired session,
+/// unknown key, bad signature), as opposed to a permission the policy lacks.
+const REJECTED_CREDENTIALS: &[&str] = &[
+    "ExpiredToken",
+    "ExpiredTokenException",
+    "RequestExpired",
+    "InvalidClientTokenId",
+    "UnrecognizedClientException",
+    "SignatureDoesNotMatch",
+    "AuthFailure",
+    "InvalidAccessKeyId",
+];
 
 /// What went wrong with the daemon's own credentials, and what fixes it, on one line.
 fn credentials_advice(err: &CredentialsError) -> String {
@@ -233,5 +262,28 @@ mod tests {
         assert_eq!(classify(400, "ValidationError").kind(), "rejected");
         assert!(classify(400, "Throttling").is_transient());
         assert!(!classify(400, "ValidationError").is_transient());
+        assert_eq!(classify(400, "ExpiredToken").kind(), "credentials");
+        assert_eq!(classify(401, "AuthFailure").kind(), "credentials");
+        assert_eq!(classify(403, "InvalidClientTokenId").kind(), "credentials");
+        assert!(classify(403, "AccessDenied")
+            .to_string()
+            .contains("pglink iam-policy"));
+    }
+
+    #[test]
+    fn every_kind_is_listed() {
+        for e in [
+            classify(400, "Throttling"),
+            classify(400, "TargetGroupNotFound"),
+            classify(403, "AccessDenied"),
+            classify(503, "ServiceUnavailable"),
+            classify(400, "ExpiredToken"),
+            classify(400, "ValidationError"),
+        ] {
+            assert!(AwsError::KINDS.contains(&e.kind()), "{}", e.kind());
+        }
+        let mut kinds = AwsError::KINDS.to_vec();
+        kinds.dedup();
+        assert_eq!(kinds.len(), AwsError::KINDS.len());
     }
 }

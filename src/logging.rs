@@ -46,3 +46,12 @@ pub fn init(format: LogFormat, level: &str) {
         );
     }
 }
+
+/// Items as one plain log field, space-separated (never Rust's debug formatting).
+pub fn join<T: std::fmt::Display>(items: impl IntoIterator<Item = T>) -> String {
+    items
+        .into_iter()
+        .map(|i| i.to_string())
+        .collect::<Vec<_>>()
+        .join(" ")
+}

@@ -56,6 +56,17 @@ pub enum DnsFailure {
 }
 
 impl DnsFailure {
+    /// Every [`DnsFailure::kind`], for metrics that must exist before the first failure.
+    pub const KINDS: [&'static str; 7] = [
+        "timeout",
+        "servfail",
+        "nxdomain",
+        "empty",
+        "refused",
+        "unreachable",
+        "error",
+    ];
+
     /// Label for logs and metrics.
     pub fn kind(&self) -> &'static str {
         match self {
@@ -260,5 +271,6 @@ mod tests {
         ];
         let labels: BTreeSet<_> = all.iter().map(DnsFailure::kind).collect();
         assert_eq!(labels.len(), all.len());
+        assert_eq!(labels, DnsFailure::KINDS.into_iter().collect());
     }
 }

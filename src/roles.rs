@@ -148,7 +148,7 @@ impl RoleCredentials {
                 let mut held = self.held();
                 held.credentials = Some(c.clone());
                 held.failure = None;
-                tracing::debug!(role = %self.role_arn, expiry = ?c.expiry(), "assumed role");
+                tracing::debug!(role = %self.role_arn, expiry = c.expiry().map(|t| humantime::format_rfc3339_seconds(t).to_string()), "assumed role");
                 Ok(c)
             }
             Err(e) => {

@@ -20,6 +20,7 @@ use tokio_util::sync::CancellationToken;
 use tracing::{debug, error, info, warn, Instrument};
 
 use crate::discover::Discover;
+use crate::logging::join;
 use crate::metrics::Metrics;
 use crate::resolve::Resolve;
 use crate::sync::{PassReport, SyncError, Syncer};
@@ -206,7 +207,12 @@ fn count(metrics: &Metrics, name: &str, outcome: &Result<PassReport, SyncError>)
         .syncs
         .get_or_create(&Metrics::result(name, result))
         .inc();
-    if outcome.as_ref().is_ok_and(|r| r.group_known) {
+    let synced = outcome.as_ref().is_ok_and(|r| r.group_known);
+    metrics
+        .synced
+        .get_or_create(&Metrics::target(name))
+        .set(i64::from(synced));
+    if synced {
         let now = SystemTime::now()
             .duration_since(UNIX_EPOCH)
             .unwrap_or_default();
@@ -224,7 +230,9 @@ fn log_outcome(outcome: &Result<PassReport, SyncError>, failures: u32) {
                 info!(ip = %key.ip, port = key.port, hold = %hold, "keeping a target no longer in DNS");
             }
         }
-        Ok(r) => debug!(addresses = ?r.resolved.addresses, read_group = r.read_group, "in sync"),
+        Ok(r) => {
+            debug!(addresses = %join(&r.resolved.addresses), read_group = r.read_group, "in sync")
+        }
         // Log the first failure and then every 10th, so a long outage does not flood logs.
         Err(e) if failures == 1 || failures.is_multiple_of(10) => {
             warn!(error = %e, kind = e.kind(), consecutive_failures = failures, "sync pass failed; nothing changed")

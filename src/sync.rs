@@ -23,6 +23,7 @@ use crate::config::rds_name;
 use crate::config::{Adopt, EndpointSource, SyncSettings, Target};
 use crate::discover::{DbEndpoint, Discover};
 use crate::error::AwsError;
+use crate::logging::join;
 use crate::metrics::{Metrics, ProblemLabels, StateLabels};
 use crate::ownership;
 use crate::plan::{self, History, Observation, Plan, Policy, Registered, TargetKey, TargetState};
@@ -66,6 +67,17 @@ impl SyncError {
     /// DNS failures are retried at the normal interval; the rest back off.
     pub fn is_dns(&self) -> bool {
         matches!(self, Self::Dns { .. })
+    }
+
+    /// The kinds of its own, beside those of DNS and AWS failures.
+    const OWN_KINDS: [&'static str; 3] = ["not_owned", "unsupported_group", "public_address"];
+
+    /// Every [`SyncError::kind`], for metrics that must exist before the first failure.
+    pub fn kinds() -> impl Iterator<Item = &'static str> {
+        DnsFailure::KINDS
+            .into_iter()
+            .chain(AwsError::KINDS)
+            .chain(Self::OWN_KINDS)
     }
 
     pub fn kind(&self) -> &'static str {
@@ -158,8 +170,12 @@ pub struct Memory {
     ttl_window: Duration,
     last_answer: Option<BTreeSet<IpAddr>>,
     registered: Option<(Vec<Registered>, Instant)>,
-    /// When the current answer was first seen differing from the registered targets.
+    /// The pass that first saw the change now being registered: a new address in DNS, or
+    /// the group missing one.
     change_seen_at: Option<Instant>,
+    /// The last answer the group matched: registering one of its addresses again repairs
+    /// drift; registering another one follows a failover.
+    settled_answer: Option<BTreeSet<IpAddr>>,
     /// What the reads showed of target states (unused, unhealthy for long).
     states: StateWatch,
     /// Registered by pglink and not yet reported healthy, with the registration time.
@@ -253,6 +269,10 @@ impl<G: TargetGroups, R: Resolve, D: Discover> Syncer<G, R, D> {
         let port = self.port(&endpoint, &group);
         let resolved = self.resolve(mem, &endpoint, &group).await?;
         let now = Instant::now();
+        if mem.change_seen_at.is_none() && answers_new(mem, &resolved) {
+            // Detection is this answer, even if this pass fails before registering it.
+            mem.change_seen_at = Some(now);
+        }
         let mut read_group = false;
         if let Some(turn) = self.routine_read(mem, now) {
             self.read(mem, &group, turn, now).await?;
@@ -293,13 +313,12 @@ impl<G: TargetGroups, R: Resolve, D: Discover> Syncer<G, R, D> {
         }
         mem.history = history;
         mem.last_answer = Some(resolved.addresses.clone());
-        self.track_change(mem, &plan, now);
+        self.track_change(mem, &plan, &resolved, now);
         let registered = mem
             .registered
             .as_ref()
             .map(|(r, _)| r.clone())
             .unwrap_or_default();
-        self.record_sizes(resolved.addresses.len(), registered.len());
         let mut report = PassReport {
             hostname: endpoint.address,
             port,
@@ -321,6 +340,9 @@ impl<G: TargetGroups, R: Resolve, D: Discover> Syncer<G, R, D> {
                 self.record_states(&mem.states, copy, now);
             }
         }
+        // After the change: the gauge shows what the group holds now.
+        let held = mem.registered.as_ref().map_or(0, |(r, _)| r.len());
+        self.record_sizes(report.resolved.addresses.len(), held);
         Ok(report)
     }
 
@@ -332,7 +354,9 @@ impl<G: TargetGroups, R: Resolve, D: Discover> Syncer<G, R, D> {
     ) -> Result<Resolved, SyncError> {
         let family = if group.ipv6 { Family::V6 } else { Family::V4 };
         self.budgets.dns.acquire(Priority::Background).await;
+        let asked = std::time::Instant::now();
         let answer = self.resolver.resolve(&endpoint.address, family).await;
+        (self.metrics.dns_query_duration).observe(asked.elapsed().as_secs_f64());
         let label = answer.as_ref().map_or_else(DnsFailure::kind, |_| "ok");
         let labels = Metrics::result(&self.target.name, label);
         self.metrics.dns_answers.get_or_create(&labels).inc();
@@ -507,15 +531,26 @@ impl<G: TargetGroups, R: Resolve, D: Discover> Syncer<G, R, D> {
             .unwrap_or(DEFAULT_PORT)
     }
 
-    fn track_change(&self, mem: &mut Memory, plan: &Plan, now: Instant) {
+    /// Keeps when the current change was detected (a register planned without a new
+    /// answer, such as a target removed by hand, is detected here), and the answer the group
+    /// last matched.
+    fn track_change(&self, mem: &mut Memory, plan: &Plan, resolved: &Resolved, now: Instant) {
         if plan.register.is_empty() {
             if plan.is_converged() {
                 mem.change_seen_at = None;
+                mem.settled_answer = Some(resolved.addresses.clone());
             }
         } else if mem.change_seen_at.is_none() {
             mem.change_seen_at = Some(now);
         }
     }
+}
+
+/// Whether the answer names an address the previous usable answer did not (or is the first).
+fn answers_new(mem: &Memory, resolved: &Resolved) -> bool {
+    mem.last_answer
+        .as_ref()
+        .is_none_or(|last| !resolved.addresses.is_subset(last))
 }
 
 /// A group deleted under us is described afresh next pass, so the error says what is wrong.

@@ -10,6 +10,7 @@ use std::time::Duration;
 use support::dns::{Behaviour, TestDns};
 use support::fixture::{self, http_get, set, Clients, Daemon, TargetEntry, Watcher};
 use support::moto::Moto;
+use support::openmetrics;
 
 const BIN: &str = env!("CARGO_BIN_EXE_pglink");
 const HOST: &str = "ops.c9akciq32.us-east-1.rds.amazonaws.com";
@@ -105,6 +106,7 @@ async fn ready_only_after_a_sync_and_metrics_follow_a_failover() {
     let body = get_until(o.port, "/readyz", 503).await;
     assert!(body.contains("not synced yet"), "{body}");
     get_matching(o.port, "/readyz", 503, |b| b.contains("SERVFAIL")).await;
+    every_alerting_series_exists_before_the_first_success(o.port);
 
     answer(&o.dns, "10.0.1.10");
     get_until(o.port, "/readyz", 200).await;
@@ -182,6 +184,32 @@ async fn ready_only_after_a_sync_and_metrics_follow_a_failover() {
     })
     .await;
 
+    latencies_and_states_are_exported(&after);
+
+    // A target removed by hand is a drift repair, not a failover.
+    o.clients
+        .elb
+        .deregister_targets()
+        .target_group_arn(&o.arn)
+        .targets(
+            aws_sdk_elasticloadbalancingv2::types::TargetDescription::builder()
+                .id("10.0.2.20")
+                .port(5432)
+                .build(),
+        )
+        .send()
+        .await
+        .unwrap();
+    let repaired = get_matching(o.port, "/metrics", 200, |m| {
+        m.contains("pglink_drift_repairs_total{target=\"ops\"} 1")
+    })
+    .await;
+    assert_eq!(
+        metric(&repaired, "pglink_failovers_total{target=\"ops\"}"),
+        1.0
+    );
+    watch.wait_for(&set(&["10.0.2.20:5432"]), LIMIT).await;
+
     // A target failing for longer than not_ready_after makes the daemon unready, not dead.
     o.dns.set(HOST, Behaviour::NxDomain);
     let body = get_until(o.port, "/readyz", 503).await;
@@ -192,6 +220,69 @@ async fn ready_only_after_a_sync_and_metrics_follow_a_failover() {
     assert_eq!(http_get(o.port, "/healthz").unwrap().0, 200);
     assert_eq!(http_get(o.port, "/nope").unwrap().0, 404);
     drop(daemon);
+}
+
+/// Before any pass succeeded: every series an alert needs is there, at zero, in valid
+/// OpenMetrics (a counter born at its first increment is invisible to `increase()`, and a
+/// timestamp born at the first success never looks stale).
+fn every_alerting_series_exists_before_the_first_success(port: u16) {
+    let text = http_get(port, "/metrics").unwrap().1;
+    let samples = openmetrics::parse(&text);
+    let t = ("target", "ops");
+    for (name, labels) in [
+        ("pglink_syncs_total", vec![t, ("result", "access_denied")]),
+        ("pglink_syncs_total", vec![t, ("result", "throttled")]),
+        ("pglink_failovers_total", vec![t]),
+        ("pglink_drift_repairs_total", vec![t]),
+        (
+            "pglink_target_changes_total",
+            vec![t, ("action", "register")],
+        ),
+        ("pglink_last_successful_sync_timestamp_seconds", vec![t]),
+        ("pglink_target_synced", vec![t]),
+        ("pglink_target_states", vec![t, ("state", "healthy")]),
+        ("pglink_target_states", vec![t, ("state", "draining")]),
+        ("pglink_target_problems", vec![t, ("problem", "unused")]),
+        ("pglink_detection_to_registration_seconds_count", vec![t]),
+        (
+            "pglink_aws_api_errors_total",
+            vec![("operation", "RegisterTargets"), ("kind", "access_denied")],
+        ),
+    ] {
+        assert_eq!(
+            openmetrics::value(&samples, name, &labels),
+            Some(0.0),
+            "{name} {labels:?} at start in\n{text}"
+        );
+    }
+    let failing = openmetrics::value(&samples, "pglink_syncs_total", &[t, ("result", "servfail")]);
+    assert!(failing.unwrap_or(0.0) >= 1.0, "{text}");
+}
+
+/// After a failover: latency histograms, the synced gauge and the state gauges.
+fn latencies_and_states_are_exported(text: &str) {
+    let samples = openmetrics::parse(text);
+    let t = ("target", "ops");
+    let at_least_one = |name: &str, labels: &[(&str, &str)]| {
+        let v = openmetrics::value(&samples, name, labels).unwrap_or(0.0);
+        assert!(v >= 1.0, "{name} {labels:?} = {v} in\n{text}");
+    };
+    at_least_one(
+        "pglink_aws_api_call_duration_seconds_count",
+        &[("operation", "RegisterTargets")],
+    );
+    at_least_one(
+        "pglink_aws_api_call_duration_seconds_count",
+        &[("operation", "DescribeTargetHealth")],
+    );
+    at_least_one("pglink_dns_query_duration_seconds_count", &[]);
+    at_least_one("pglink_target_synced", &[t]);
+    // The new target: `initial` right after pglink registered it, `healthy` once read.
+    let states: f64 = ["initial", "healthy"]
+        .iter()
+        .filter_map(|s| openmetrics::value(&samples, "pglink_target_states", &[t, ("state", s)]))
+        .sum();
+    assert_eq!(states, 1.0, "{text}");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -12,6 +12,7 @@ use tracing::{error, info, warn};
 
 use super::{build_syncers, sync_command, Exit, RealSyncer};
 use crate::config::LogFormat;
+use crate::logging::join;
 use crate::metrics::Metrics;
 
 #[derive(Debug)]
@@ -53,7 +54,7 @@ async fn converge(syncer: RealSyncer) -> Outcome {
         passes += 1;
         match syncer.pass(&mut memory).await {
             Ok(report) if report.plan.is_converged() => {
-                info!(target_name = %name, addresses = ?report.resolved.addresses, "in sync");
+                info!(target_name = %name, addresses = %join(&report.resolved.addresses), "in sync");
                 return Outcome::Converged;
             }
             Ok(_) if syncer.dry_run => return Outcome::DryRun,

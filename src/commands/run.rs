@@ -34,6 +34,9 @@ pub fn run(path: Option<PathBuf>, log_format: Option<LogFormat>) -> Exit {
 /// after, in line under the Describe budget; `/readyz` says which have not been read yet.
 pub async fn daemon(config: Config, shutdown: CancellationToken) -> Exit {
     let metrics = Metrics::new();
+    for target in &config.targets {
+        metrics.seed_target(&target.name);
+    }
     let listener = match TcpListener::bind(config.server.listen).await {
         Ok(l) => l,
         Err(e) => {

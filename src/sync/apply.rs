@@ -74,8 +74,16 @@ impl<G: TargetGroups, R: Resolve, D: Discover> Syncer<G, R, D> {
             .detection_to_registration
             .get_or_create(&target);
         histogram.observe(since_change.as_secs_f64());
-        // A failover: a new address registered while the group held another one.
-        if report.registered.iter().any(|r| !r.state.is_draining()) {
+        // An address of the answer the group last matched is drift repaired (the group lost
+        // it); another one registered while the group held a serving target is a failover.
+        let settled = |k: &TargetKey| {
+            mem.settled_answer
+                .as_ref()
+                .is_some_and(|a| a.contains(&k.ip))
+        };
+        if report.plan.register.iter().any(settled) {
+            self.metrics.drift_repairs.get_or_create(&target).inc();
+        } else if report.registered.iter().any(|r| !r.state.is_draining()) {
             self.metrics.failovers.get_or_create(&target).inc();
         }
         let now = Instant::now();

@@ -209,7 +209,7 @@ impl<G: TargetGroups, R: Resolve, D: Discover> Syncer<G, R, D> {
     pub(super) fn note_endpoint(&self, known: Option<&DbEndpoint>, found: &DbEndpoint) {
         let name = &self.target.name;
         if found.port.is_some() && self.target.port.is_some() && found.port != self.target.port {
-            warn!(target_name = %name, configured = ?self.target.port, rds = ?found.port,
+            warn!(target_name = %name, configured = self.target.port, rds = found.port,
                 "configured port differs from the database's port; using the configured one");
         }
         match known {
@@ -223,13 +223,4 @@ impl<G: TargetGroups, R: Resolve, D: Discover> Syncer<G, R, D> {
             _ => {}
         }
     }
-}
-
-/// Items as one log field, space-separated.
-pub(super) fn join<T: std::fmt::Display>(items: impl IntoIterator<Item = T>) -> String {
-    items
-        .into_iter()
-        .map(|i| i.to_string())
-        .collect::<Vec<_>>()
-        .join(" ")
 }

@@ -8,6 +8,7 @@
 pub mod dns;
 pub mod fixture;
 pub mod moto;
+pub mod openmetrics;
 pub mod proxy;
 pub mod strict;
 pub mod unbound;
