@@ -3,7 +3,7 @@
 use std::path::PathBuf;
 use std::process::ExitCode;
 
-use clap::{Parser, Subcommand, ValueEnum};
+use clap::{CommandFactory, Parser, Subcommand, ValueEnum};
 
 use pglink::commands::{self, Exit};
 use pglink::config::{LogFormat, CONFIG_ENV};
@@ -136,6 +136,49 @@ enum Command {
         )]
         url: String,
     },
+    /// Print a shell completion script to stdout (`pglink completions bash >
+    /// /etc/bash_completion.d/pglink`).
+    Completions {
+        #[arg(value_enum)]
+        shell: clap_complete::Shell,
+    },
+    /// Print the man page (roff) to stdout: `pglink man > pglink.1`; `pglink man bootstrap`
+    /// prints the page of one command.
+    Man {
+        /// The command whose page to print (default: pglink's own page).
+        command: Option<String>,
+    },
+}
+
+/// Renders pglink's man page, or one command's (`pglink-bootstrap`), to stdout.
+fn man_page(command: Option<&str>) -> Exit {
+    let mut cli = Cli::command();
+    cli.build();
+    let page = match command {
+        None => cli,
+        Some(name) => match cli.find_subcommand(name) {
+            Some(sub) => sub
+                .clone()
+                .name(format!("pglink-{name}"))
+                .bin_name(format!("pglink {name}")),
+            None => {
+                let known: Vec<&str> = cli.get_subcommands().map(|c| c.get_name()).collect();
+                return Exit::BadInput(format!(
+                    "man: no command {name:?}; expected one of: {}",
+                    known.join(", ")
+                ));
+            }
+        },
+    };
+    match clap_mangen::Man::new(page).render(&mut std::io::stdout()) {
+        Ok(()) => Exit::Ok,
+        // `pglink man | head` closed the pipe: nothing went wrong.
+        Err(e) if e.kind() == std::io::ErrorKind::BrokenPipe => Exit::Ok,
+        Err(e) => {
+            eprintln!("error: man: cannot write the page: {e}");
+            Exit::Failed
+        }
+    }
 }
 
 fn main() -> ExitCode {
@@ -203,6 +246,11 @@ fn main() -> ExitCode {
             }
         },
         Command::Healthcheck { url } => commands::healthcheck(&url),
+        Command::Completions { shell } => {
+            clap_complete::generate(shell, &mut Cli::command(), "pglink", &mut std::io::stdout());
+            Exit::Ok
+        }
+        Command::Man { command } => man_page(command.as_deref()),
     };
     match exit {
         Exit::Ok => ExitCode::SUCCESS,

@@ -327,3 +327,90 @@ fn version_names_the_git_revision() {
         );
     }
 }
+
+/// Completion scripts for every shell clap knows; bash's really completes: sourced into
+/// bash, its function offers `bootstrap` for `pglink boot` and the flags of a command.
+#[test]
+fn completions_complete_commands_and_flags() {
+    for shell in ["bash", "zsh", "fish", "elvish", "powershell"] {
+        let out = pglink(&["completions", shell]);
+        assert_eq!(out.status.code(), Some(0), "{shell}: {}", text(&out));
+        assert!(
+            String::from_utf8_lossy(&out.stdout).contains("bootstrap"),
+            "{shell}"
+        );
+    }
+    let script = String::from_utf8(pglink(&["completions", "bash"]).stdout).unwrap();
+    let complete = |line: &str| {
+        let words: Vec<&str> = line.split(' ').collect();
+        let program = format!(
+            "{script}\nCOMP_WORDS=({line}); COMP_CWORD={}; COMP_LINE='{line}'; COMP_POINT={}; \
+             _pglink pglink '{}' '{}'; echo \"${{COMPREPLY[@]}}\"",
+            words.len() - 1,
+            line.len(),
+            words[words.len() - 1],
+            words[words.len() - 2],
+        );
+        let out = std::process::Command::new("bash")
+            .args(["--norc", "-c", &program])
+            .output()
+            .expect("run bash");
+        String::from_utf8_lossy(&out.stdout).trim().to_string()
+    };
+    assert_eq!(complete("pglink boot"), "bootstrap");
+    assert!(complete("pglink teardown --re").contains("--reject-connections"));
+    assert_eq!(pglink(&["completions", "tcsh"]).status.code(), Some(2));
+}
+
+/// `pglink man` and `pglink man COMMAND` are roff pages that groff renders without a
+/// warning; an unknown command is bad input naming `man`.
+#[test]
+fn man_pages_render_without_warnings() {
+    for (args, expected) in [
+        (vec!["man"], "bootstrap"),
+        (vec!["man", "teardown"], "reject-connections"),
+        (vec!["man", "iam-policy"], "role-arn"),
+    ] {
+        let out = pglink(&args);
+        assert_eq!(out.status.code(), Some(0), "{args:?}: {}", text(&out));
+        let mut groff = std::process::Command::new("groff")
+            .args(["-man", "-Tutf8", "-ww"])
+            .stdin(std::process::Stdio::piped())
+            .stdout(std::process::Stdio::piped())
+            .stderr(std::process::Stdio::piped())
+            .spawn()
+            .expect("run groff (Debian's groff-base)");
+        use std::io::Write;
+        groff.stdin.take().unwrap().write_all(&out.stdout).unwrap();
+        let rendered = groff.wait_with_output().unwrap();
+        let warnings = String::from_utf8_lossy(&rendered.stderr);
+        assert!(warnings.is_empty(), "{args:?}: groff warned: {warnings}");
+        let page = String::from_utf8_lossy(&rendered.stdout).replace('\u{2010}', "-");
+        let plain: String = strip_overstrike(&page);
+        assert!(plain.contains(expected), "{args:?}: {plain}");
+    }
+    let out = pglink(&["man", "nope"]);
+    assert_eq!(out.status.code(), Some(2));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        err.starts_with("error: man: no command \"nope\"") && err.lines().count() == 1,
+        "{err}"
+    );
+}
+
+/// groff's terminal output emboldens by overstriking (`b\bb`): keep the printed letters.
+fn strip_overstrike(text: &str) -> String {
+    let mut out: Vec<char> = Vec::new();
+    let mut chars = text.chars().peekable();
+    while let Some(c) = chars.next() {
+        if c == '\u{8}' {
+            out.pop();
+            if let Some(next) = chars.next() {
+                out.push(next);
+            }
+        } else {
+            out.push(c);
+        }
+    }
+    out.into_iter().collect()
+}
