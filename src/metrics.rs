@@ -26,13 +26,11 @@ mod labels;
 pub use labels::*;
 
 /// The AWS operations the daemon calls: their error counters exist from start.
-pub const DAEMON_OPERATIONS: [&str; 13] = [
+pub const DAEMON_OPERATIONS: [&str; 11] = [
     "AddTags",
     "DeregisterTargets",
     "DescribeDBClusters",
     "DescribeDBInstances",
-    "DescribeInstances",
-    "DescribeListeners",
     "DescribeLoadBalancers",
     "DescribeSubnets",
     "DescribeTags",

@@ -541,3 +541,19 @@ fn the_target_role_trusts_one_role_and_requires_the_external_id() {
         );
     }
 }
+
+/// Every AWS operation the daemon's sources call has its error counters from start
+/// (`pglink::metrics::DAEMON_OPERATIONS`), so an alert's `increase()` sees the first error;
+/// STS's AssumeRole is made by the credentials provider, whose failures surface as the
+/// `credentials` kind of the call that needed them.
+#[test]
+fn every_daemon_operation_has_its_error_counters_from_start() {
+    let listed: BTreeSet<&str> = pglink::metrics::DAEMON_OPERATIONS.into_iter().collect();
+    let called: BTreeSet<String> = required_actions(&daemon_sources())
+        .into_keys()
+        .filter(|a| !a.starts_with("sts:"))
+        .map(|a| a.split_once(':').map(|(_, op)| op.to_string()).unwrap_or(a))
+        .collect();
+    let called: BTreeSet<&str> = called.iter().map(String::as_str).collect();
+    assert_eq!(called, listed, "update DAEMON_OPERATIONS in src/metrics.rs");
+}
