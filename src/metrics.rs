@@ -169,6 +169,7 @@ impl Metrics {
         };
         for operation in DAEMON_OPERATIONS {
             create(&m.aws_calls, &OperationLabel::new(operation));
+            create(&m.aws_call_duration, &OperationLabel::new(operation));
             for kind in AwsError::KINDS {
                 create(&m.aws_errors, &ErrorLabels::new(operation, kind));
             }

@@ -4,9 +4,12 @@
 //! hardened (`systemd-analyze security` exposure <= 2.0), and the Dockerfile builds the
 //! binary Cargo.toml names and runs it as non-root with a curl-free health check.
 
+#[path = "../support/apt.rs"]
+mod apt;
 mod docker;
 mod ecs;
 mod iam;
+mod prometheus;
 mod systemd;
 #[path = "../support/venv.rs"]
 mod venv;

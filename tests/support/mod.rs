@@ -5,6 +5,7 @@
 //! only relies on `CARGO_MANIFEST_DIR`, never `CARGO_TARGET_TMPDIR`.
 #![allow(dead_code)] // each test binary uses a different subset
 
+pub mod apt;
 pub mod dns;
 pub mod fixture;
 pub mod moto;

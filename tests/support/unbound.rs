@@ -21,6 +21,7 @@ use std::process::{Child, Command, Stdio};
 use std::sync::OnceLock;
 use std::time::{Duration, Instant};
 
+use super::apt::Package;
 use hickory_proto::op::{Message, MessageType, Query};
 use hickory_proto::rr::{DNSClass, Name, RData, RecordType};
 
@@ -30,7 +31,13 @@ const START_TIMEOUT: Duration = Duration::from_secs(20);
 const START_TRIES: usize = 3;
 /// Units of the Debian package that must never run: they would start a second resolver
 /// on port 53 with the package's config and (with resolvconf) repoint the host's DNS at it.
-const UNITS: [&str; 2] = ["unbound.service", "unbound-resolvconf.service"];
+const PACKAGE: Package = Package {
+    program: "unbound",
+    dir: "/usr/sbin",
+    name: "unbound",
+    flags: &[],
+    units: &["unbound.service", "unbound-resolvconf.service"],
+};
 
 /// A running unbound on 127.0.0.1 (UDP and TCP) forwarding every name to one upstream;
 /// killed on drop.
@@ -219,77 +226,7 @@ fn log_tail(unbound: &Unbound) -> String {
 }
 
 /// The unbound binary, installed once per machine if missing.
-///
-/// Threads of this process wait on the `OnceLock`; other test processes wait on an
-/// exclusive `flock`, which the OS releases if the holder dies.
 fn ensure_installed() -> PathBuf {
     static BINARY: OnceLock<PathBuf> = OnceLock::new();
-    BINARY
-        .get_or_init(|| {
-            if let Some(found) = find() {
-                return found;
-            }
-            let target = Path::new(env!("CARGO_MANIFEST_DIR")).join("target");
-            fs::create_dir_all(&target).expect("create target dir");
-            let lock_path = target.join("unbound-install.lock");
-            let lock = File::create(&lock_path)
-                .unwrap_or_else(|e| panic!("open {}: {e}", lock_path.display()));
-            lock.lock()
-                .unwrap_or_else(|e| panic!("lock {}: {e}", lock_path.display()));
-            if find().is_none() {
-                install();
-            }
-            drop(lock);
-            find().expect("unbound installed but not found in PATH or /usr/sbin")
-        })
-        .clone()
-}
-
-/// `unbound` on PATH, or in /usr/sbin (not on every user's PATH).
-fn find() -> Option<PathBuf> {
-    let path = std::env::var_os("PATH").unwrap_or_default();
-    std::env::split_paths(&path)
-        .chain([PathBuf::from("/usr/sbin")])
-        .map(|dir| dir.join("unbound"))
-        .find(|p| p.is_file())
-}
-
-/// Installs Debian's package; the package index is refreshed only if the first try fails.
-fn install() {
-    eprintln!("pglink tests: installing unbound with apt-get");
-    // Masked before the package is configured, so its postinst cannot start them; the
-    // package's postinst leaves a mask it did not create in place.
-    let _ = Command::new("systemctl")
-        .arg("mask")
-        .args(UNITS)
-        .stdin(Stdio::null())
-        .output();
-    if apt(&["install", "-y", "-qq", "unbound"]).is_ok() {
-        return;
-    }
-    let result = apt(&["update", "-qq"]).and_then(|()| apt(&["install", "-y", "-qq", "unbound"]));
-    if let Err(e) = result {
-        panic!(
-            "unbound (a caching DNS resolver) is needed by this test and could not be \
-             installed; install it with `apt-get install unbound` (as root):\n{e}"
-        );
-    }
-}
-
-fn apt(args: &[&str]) -> Result<(), String> {
-    let out = Command::new("apt-get")
-        .args(args)
-        .env("DEBIAN_FRONTEND", "noninteractive")
-        .stdin(Stdio::null())
-        .output()
-        .map_err(|e| format!("cannot run apt-get: {e}"))?;
-    if out.status.success() {
-        return Ok(());
-    }
-    Err(format!(
-        "apt-get {} exited with {}:\n{}",
-        args.join(" "),
-        out.status,
-        String::from_utf8_lossy(&out.stderr)
-    ))
+    BINARY.get_or_init(|| PACKAGE.ensure()).clone()
 }
