@@ -255,13 +255,16 @@ pub fn policy(config: &Config, account: Option<&str>) -> Result<Policy, (String,
 }
 
 /// The rule on the database's security group: on that group by ARN when the config names
-/// it, else on groups in the stack's VPC; an on-premises database has no rule.
+/// it (an `ip` database in the VPC, such as Postgres on EC2, may name one too, and
+/// bootstrap then adds the rule), else on groups in the stack's VPC; an `ip` database
+/// without one has no rule.
 fn ingress(
     settings: &BootstrapSettings,
     scope: &Scope,
     requested: &str,
 ) -> Result<Vec<Statement>, (String, String)> {
-    if let DatabaseKind::Ip(_) = settings.database {
+    let no_group = settings.database_security_group_id.is_none();
+    if matches!(settings.database, DatabaseKind::Ip(_)) && no_group {
         return Ok(Vec::new());
     }
     let groups = scope.arn("ec2", "security-group/*");
@@ -517,6 +520,19 @@ mod tests {
             !on_premises.contains("SecurityGroupIngress"),
             "{on_premises}"
         );
+        // An address in the VPC with its group named: bootstrap adds the rule there.
+        let d = doc(&config(
+            "{ ip = \"10.1.2.3\" }",
+            &format!("database_security_group_id = \"{SG}\"\n"),
+        ));
+        let named = arn("ec2", &format!("security-group/{SG}"));
+        for action in [
+            "ec2:AuthorizeSecurityGroupIngress",
+            "ec2:RevokeSecurityGroupIngress",
+        ] {
+            assert!(allowed(&d, &Request::new(action, &named)), "{action}");
+            assert!(!allowed(&d, &Request::new(action, &sg)), "{action}");
+        }
     }
 
     #[test]
