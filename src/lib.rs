@@ -33,4 +33,5 @@ pub mod scheduler;
 pub mod server;
 pub mod sync;
 pub mod target_state;
+pub mod target_view;
 pub mod targets;

@@ -49,9 +49,17 @@ pub fn init(format: LogFormat, level: &str) {
 
 /// Items as one plain log field, space-separated (never Rust's debug formatting).
 pub fn join<T: std::fmt::Display>(items: impl IntoIterator<Item = T>) -> String {
+    join_with(items, " ")
+}
+
+/// Items as plain text, with `separator` between them.
+pub fn join_with<T: std::fmt::Display>(
+    items: impl IntoIterator<Item = T>,
+    separator: &str,
+) -> String {
     items
         .into_iter()
         .map(|i| i.to_string())
         .collect::<Vec<_>>()
-        .join(" ")
+        .join(separator)
 }

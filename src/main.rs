@@ -105,6 +105,8 @@ enum Command {
     Accept {
         #[command(flatten)]
         config: ConfigArg,
+        #[arg(long, value_enum, default_value = "text")]
+        output: OutputArg,
     },
     /// Validate the configuration and print the effective settings.
     CheckConfig {
@@ -226,7 +228,9 @@ fn main() -> ExitCode {
             reject_connections,
             output == OutputArg::Json,
         ),
-        Command::Accept { config } => commands::accept(config.config, log_format),
+        Command::Accept { config, output } => {
+            commands::accept(config.config, log_format, output == OutputArg::Json)
+        }
         Command::CheckConfig { config } => commands::check_config(config.config),
         Command::IamPolicy {
             config,

@@ -314,6 +314,19 @@ async fn dry_run_then_build_then_a_second_run_changes_nothing() {
     let doc: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
     assert_eq!(doc["stack"]["changes"], 0);
     assert_eq!(doc["stack"]["target_group_arn"], tg_arn.as_str());
+    assert_eq!(doc["schema_version"], 2);
+    // The database's address in the group, in the one target shape: {ip, port, state}.
+    let targets = doc["stack"]["registered_targets"].as_array().unwrap();
+    assert_eq!(targets.len(), 1, "{targets:?}");
+    let keys: Vec<&String> = targets[0].as_object().unwrap().keys().collect();
+    assert_eq!(keys, ["ip", "port", "state"], "{targets:?}");
+    assert!(targets[0]["ip"]
+        .as_str()
+        .unwrap()
+        .parse::<std::net::IpAddr>()
+        .is_ok());
+    assert_eq!(targets[0]["port"], 5432);
+    assert!(targets[0]["state"].is_string(), "{targets:?}");
     assert!(doc["stack"]["endpoint_service_name"]
         .as_str()
         .unwrap()
@@ -611,7 +624,7 @@ async fn teardown_removes_only_what_bootstrap_tagged() {
     let out = db.run(&config, &["teardown", "--output", "json"]);
     assert_eq!(out.status.code(), Some(0), "{}", text(&out));
     let doc: serde_json::Value = serde_json::from_slice(&out.stdout).expect("JSON");
-    assert_eq!(doc["schema_version"], 1);
+    assert_eq!(doc["schema_version"], 2);
     assert_eq!(doc["dry_run"], true);
     assert!(doc["resources"]
         .as_array()
@@ -1048,4 +1061,72 @@ async fn teardown_with_a_live_consumer_needs_reject_connections() {
     assert_eq!(out.status.code(), Some(0), "{}", text(&out));
     assert!(db.endpoint_services().await.is_empty());
     assert!(db.target_groups().await.is_empty());
+}
+
+/// `accept` takes the pending connections of the allowed principals' accounts and leaves
+/// the others pending, in text and in `--output json`; a second run finds nothing pending.
+/// (moto makes every endpoint available at once: the strict proxy holds it in
+/// `pendingAcceptance` while the service requires acceptance, as AWS does.)
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn accept_takes_only_the_allowed_accounts_pending_connections() {
+    let db = database().await;
+    let config = db.config(INSTANCE);
+    assert_eq!(db.run(&config, &["bootstrap"]).status.code(), Some(0));
+    let service_name = db.endpoint_services().await[0]
+        .service_name()
+        .unwrap()
+        .to_string();
+    let endpoint =
+        db.c.ec2
+            .create_vpc_endpoint()
+            .vpc_endpoint_type(aws_sdk_ec2::types::VpcEndpointType::Interface)
+            .vpc_id(&db.vpc_id)
+            .service_name(&service_name)
+            .subnet_ids(&db.subnets[0])
+            .send()
+            .await
+            .unwrap()
+            .vpc_endpoint()
+            .and_then(|e| e.vpc_endpoint_id())
+            .unwrap()
+            .to_string();
+
+    // The consumer's account is not an allowed principal's: left pending.
+    let out = db.run(&config, &["accept", "--output", "json"]);
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out));
+    let doc: serde_json::Value = serde_json::from_slice(&out.stdout).expect("JSON");
+    assert_eq!(doc["schema_version"], 2);
+    assert_eq!(doc["accepted"], serde_json::json!([]));
+    assert_eq!(
+        doc["left_pending"],
+        serde_json::json!([{"endpoint_id": endpoint, "owner": fixture::ACCOUNT}])
+    );
+
+    // Now it is.
+    let text_now = std::fs::read_to_string(&config).unwrap();
+    let allowed = text_now.replace(
+        &format!("allowed_principals = [\"{DBT}\"]"),
+        &format!(
+            "allowed_principals = [\"{DBT}\", \"arn:aws:iam::{}:root\"]",
+            fixture::ACCOUNT
+        ),
+    );
+    assert_ne!(allowed, text_now);
+    std::fs::write(&config, allowed).unwrap();
+    let out = db.run(&config, &["accept"]);
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out));
+    assert!(
+        String::from_utf8_lossy(&out.stdout).contains(&format!(
+            "accepted  {endpoint} (account {})",
+            fixture::ACCOUNT
+        )),
+        "{}",
+        text(&out)
+    );
+    let out = db.run(&config, &["accept"]);
+    assert!(
+        String::from_utf8_lossy(&out.stdout).contains("no pending connections"),
+        "{}",
+        text(&out)
+    );
 }

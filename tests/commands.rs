@@ -126,13 +126,20 @@ async fn plan_shows_the_changes_and_makes_none() {
     assert_eq!(out.status.code(), Some(0), "{}", text(&out));
     let doc: serde_json::Value =
         serde_json::from_slice(&out.stdout).expect("plan --output json is JSON");
-    assert_eq!(doc["schema_version"], 1);
+    assert_eq!(doc["schema_version"], 2);
     let t = &doc["targets"][0];
     assert_eq!(t["name"], "orders");
     assert_eq!(t["resolved"], serde_json::json!(["10.0.2.20"]));
     assert_eq!(t["registered"][0]["ip"], "10.0.1.10");
-    assert_eq!(t["register"], serde_json::json!(["10.0.2.20:5432"]));
-    assert_eq!(t["deregister"], serde_json::json!(["10.0.1.10:5432"]));
+    // One shape for a target everywhere: {ip, port, state}; null for one not in the group.
+    assert_eq!(
+        t["register"],
+        serde_json::json!([{"ip": "10.0.2.20", "port": 5432, "state": null}])
+    );
+    assert_eq!(
+        t["deregister"],
+        serde_json::json!([{"ip": "10.0.1.10", "port": 5432, "state": "healthy"}])
+    );
     assert_eq!(t["in_sync"], false);
 
     // As Terraform's plan: 3 = read fine, changes pending.

@@ -13,6 +13,7 @@ use crate::aws::{Observe, RegionClients};
 use crate::error::AwsError;
 use crate::plan::TargetKey;
 use crate::resolve::{Family, Resolve};
+use crate::target_view::TargetView;
 use crate::targets::{specs, ElbTargetGroups, TargetGroups};
 
 async fn addresses<R: Resolve>(
@@ -38,19 +39,19 @@ pub async fn wanted<R: Resolve>(
     target: &InitialTarget,
     port: u16,
     resolver: &R,
-) -> Result<Vec<String>, BootstrapError> {
+) -> Result<Vec<TargetView>, BootstrapError> {
     if let InitialTarget::Instance(id) = target {
-        return Ok(vec![format!("{id}:{port}")]);
+        return Ok(vec![TargetView::of(id, port, None)]);
     }
     let found = addresses(target, resolver).await?;
     Ok(found
         .iter()
-        .map(|ip| TargetKey::new(*ip, port).to_string())
+        .map(|ip| TargetView::planned(&TargetKey::new(*ip, port)))
         .collect())
 }
 
-/// Every target in the group, whatever its type, as "id:port".
-pub async fn registered(c: &RegionClients, tg: &str) -> Result<Vec<String>, AwsError> {
+/// Every target in the group, whatever its type, in its state.
+pub async fn registered(c: &RegionClients, tg: &str) -> Result<Vec<TargetView>, AwsError> {
     let out = c
         .elb
         .describe_target_health()
@@ -61,13 +62,16 @@ pub async fn registered(c: &RegionClients, tg: &str) -> Result<Vec<String>, AwsE
     Ok(out
         .target_health_descriptions()
         .iter()
-        .filter_map(|d| d.target())
-        .map(|t| {
-            format!(
-                "{}:{}",
+        .filter_map(|d| {
+            let t = d.target()?;
+            let state = d.target_health().and_then(|h| h.state());
+            Some(TargetView::of(
                 t.id().unwrap_or_default(),
-                t.port().unwrap_or_default()
-            )
+                t.port()
+                    .and_then(|p| u16::try_from(p).ok())
+                    .unwrap_or_default(),
+                state.map(|s| s.as_str()),
+            ))
         })
         .collect())
 }
@@ -111,7 +115,7 @@ pub async fn attach_group(
     journal: &mut Journal,
     tg: Option<&str>,
     asg: &str,
-) -> Result<Vec<String>, AwsError> {
+) -> Result<Vec<TargetView>, AwsError> {
     let resource = format!("Auto Scaling group {asg}");
     let Some(tg) = tg else {
         journal.record(Mark::Create, resource, "attach to the target group");

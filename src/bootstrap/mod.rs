@@ -25,6 +25,8 @@ pub mod teardown;
 use aws_sdk_elasticloadbalancingv2::types::TargetTypeEnum;
 use serde::Serialize;
 
+use crate::target_view::TargetView;
+
 use crate::aws::RegionClients;
 use crate::config::BootstrapSettings;
 use crate::error::AwsError;
@@ -70,7 +72,7 @@ pub struct Outcome {
     pub load_balancer_arn: Option<String>,
     pub endpoint_service_id: Option<String>,
     pub endpoint_service_name: Option<String>,
-    pub registered_targets: Vec<String>,
+    pub registered_targets: Vec<TargetView>,
     pub warnings: Vec<String>,
     pub changes: usize,
 }
@@ -147,7 +149,7 @@ async fn initial_target<R: Resolve>(
     placement: &Placement,
     port: u16,
     resolver: &R,
-) -> Result<Vec<String>, BootstrapError> {
+) -> Result<Vec<TargetView>, BootstrapError> {
     if let InitialTarget::AutoScalingGroup(asg) = &placement.initial_target {
         return initial::attach_group(c, journal, tg, asg)
             .await
@@ -155,15 +157,27 @@ async fn initial_target<R: Resolve>(
     }
     let shown = initial::wanted(&placement.initial_target, port, resolver).await?;
     let Some(tg) = tg else {
-        journal.record(Mark::Create, "first target", shown.join(", "));
+        journal.record(
+            Mark::Create,
+            "first target",
+            crate::logging::join_with(&shown, ", "),
+        );
         return Ok(shown);
     };
     let registered = initial::registered(c, tg).await?;
     if !registered.is_empty() {
-        journal.record(Mark::Ok, "targets", registered.join(", "));
+        journal.record(
+            Mark::Ok,
+            "targets",
+            crate::logging::join_with(&registered, ", "),
+        );
         return Ok(registered);
     }
-    journal.record(Mark::Create, "first target", shown.join(", "));
+    journal.record(
+        Mark::Create,
+        "first target",
+        crate::logging::join_with(&shown, ", "),
+    );
     if !journal.dry_run {
         initial::register(
             c,

@@ -240,7 +240,7 @@ pub fn teardown_cmd(
     })
 }
 
-pub fn accept_cmd(path: Option<PathBuf>, log_format: Option<LogFormat>) -> Exit {
+pub fn accept_cmd(path: Option<PathBuf>, log_format: Option<LogFormat>, json: bool) -> Exit {
     stack_command(path, log_format, async |stack| {
         let Stack { settings, c, .. } = stack;
         let service = match endpoint_service::find(&c, &settings.name).await {
@@ -257,26 +257,10 @@ pub fn accept_cmd(path: Option<PathBuf>, log_format: Option<LogFormat>) -> Exit 
         let id = service.service_id().unwrap_or_default();
         match accept::accept(&c.ec2, id, &settings.allowed_principals).await {
             Ok(report) => {
-                for conn in &report.accepted {
-                    println!("accepted  {} (account {})", conn.endpoint_id, conn.owner);
-                }
-                for conn in &report.foreign {
-                    println!(
-                        "left pending  {} (account {} is not an allowed principal's)",
-                        conn.endpoint_id, conn.owner
-                    );
-                }
-                for (conn, reason) in &report.failed {
-                    println!(
-                        "failed  {} (account {}): {reason}",
-                        conn.endpoint_id, conn.owner
-                    );
-                }
-                if report.accepted.is_empty()
-                    && report.foreign.is_empty()
-                    && report.failed.is_empty()
-                {
-                    println!("no pending connections to {id}");
+                if json {
+                    print_accept_json(id, &report);
+                } else {
+                    print_accept_text(id, &report);
                 }
                 if report.failed.is_empty() {
                     Exit::Ok
@@ -290,4 +274,41 @@ pub fn accept_cmd(path: Option<PathBuf>, log_format: Option<LogFormat>) -> Exit 
             }
         }
     })
+}
+
+fn print_accept_text(service_id: &str, report: &accept::AcceptReport) {
+    for conn in &report.accepted {
+        println!("accepted  {} (account {})", conn.endpoint_id, conn.owner);
+    }
+    for conn in &report.foreign {
+        println!(
+            "left pending  {} (account {} is not an allowed principal's)",
+            conn.endpoint_id, conn.owner
+        );
+    }
+    for (conn, reason) in &report.failed {
+        println!(
+            "failed  {} (account {}): {reason}",
+            conn.endpoint_id, conn.owner
+        );
+    }
+    if report.accepted.is_empty() && report.foreign.is_empty() && report.failed.is_empty() {
+        println!("no pending connections to {service_id}");
+    }
+}
+
+fn print_accept_json(service_id: &str, report: &accept::AcceptReport) {
+    let failed: Vec<_> = report
+        .failed
+        .iter()
+        .map(|(c, reason)| json!({ "endpoint_id": c.endpoint_id, "owner": c.owner, "reason": reason }))
+        .collect();
+    let doc = json!({
+        "schema_version": SCHEMA_VERSION,
+        "endpoint_service_id": service_id,
+        "accepted": report.accepted,
+        "left_pending": report.foreign,
+        "failed": failed,
+    });
+    println!("{}", serde_json::to_string_pretty(&doc).unwrap_or_default());
 }

@@ -48,8 +48,10 @@ impl From<ConfigError> for Exit {
 }
 
 /// The version of every `--output json` document's shape; it changes when a field changes
-/// meaning or goes away (new fields do not change it).
-pub const SCHEMA_VERSION: u32 = 1;
+/// meaning or goes away (new fields do not change it). 2: a target is `{ip, port, state}`
+/// everywhere (plan's register/deregister/kept and bootstrap's registered_targets were
+/// "ip:port" strings).
+pub const SCHEMA_VERSION: u32 = 2;
 
 pub type RealSyncer = Syncer<ElbTargetGroups, DnsResolver, RdsDiscovery>;
 

@@ -14,16 +14,10 @@ use crate::metrics::Metrics;
 use crate::plan::{self, Registered, TargetKey, TargetState};
 use crate::sync::Memory;
 use crate::target_state::Problem;
+use crate::target_view::TargetView;
 
 #[derive(Debug, Serialize)]
-struct RegisteredView {
-    ip: String,
-    port: u16,
-    state: &'static str,
-}
-
-#[derive(Debug, Serialize)]
-struct TargetView {
+struct TargetPlan {
     name: String,
     target_group: String,
     account: String,
@@ -33,13 +27,13 @@ struct TargetView {
     port: Option<u16>,
     resolved: Vec<String>,
     ttl_seconds: Option<u64>,
-    registered: Vec<RegisteredView>,
-    register: Vec<String>,
+    registered: Vec<TargetView>,
+    register: Vec<TargetView>,
     /// Removed once missing from DNS for `removal_delay_seconds`.
-    deregister: Vec<String>,
+    deregister: Vec<TargetView>,
     removal_delay_seconds: Option<f64>,
     /// Left alone: in the group when it was adopted.
-    kept: Vec<String>,
+    kept: Vec<TargetView>,
     /// Registered targets that cannot serve, with the cause and the fix.
     problems: Vec<String>,
     in_sync: bool,
@@ -74,7 +68,7 @@ pub fn plan(
             }
         }
         views.sort_by_key(|(i, _)| *i);
-        let views: Vec<TargetView> = views.into_iter().map(|(_, v)| v).collect();
+        let views: Vec<TargetPlan> = views.into_iter().map(|(_, v)| v).collect();
         let confirmations = config.sync.confirmations;
         if json {
             let doc = serde_json::json!({ "schema_version": super::SCHEMA_VERSION, "confirmations": confirmations, "targets": views });
@@ -93,8 +87,8 @@ pub fn plan(
     })
 }
 
-async fn view(syncer: RealSyncer) -> TargetView {
-    let mut v = TargetView {
+async fn view(syncer: RealSyncer) -> TargetPlan {
+    let mut v = TargetPlan {
         name: syncer.target.name.clone(),
         target_group: syncer.target.target_group.arn.clone(),
         account: syncer.target.target_group.account.clone(),
@@ -126,7 +120,11 @@ async fn view(syncer: RealSyncer) -> TargetView {
                 &plan::desired_targets(&r.resolved.addresses, r.port),
                 &managed,
             );
-            v.kept = kept.iter().map(TargetKey::to_string).collect();
+            let in_group = |key: &TargetKey| match r.registered.iter().find(|t| t.key == *key) {
+                Some(t) => TargetView::registered(t),
+                None => TargetView::planned(key),
+            };
+            v.kept = kept.iter().map(in_group).collect();
             v.removal_delay_seconds =
                 Some(syncer.policy(r.resolved.ttl).removal_delay.as_secs_f64());
             v.problems = problems(&syncer, &mem, &r.registered).await;
@@ -139,17 +137,9 @@ async fn view(syncer: RealSyncer) -> TargetView {
                 .map(ToString::to_string)
                 .collect();
             v.ttl_seconds = Some(r.resolved.ttl.as_secs());
-            v.registered = r
-                .registered
-                .iter()
-                .map(|t| RegisteredView {
-                    ip: t.key.ip.to_string(),
-                    port: t.key.port,
-                    state: t.state.as_str(),
-                })
-                .collect();
-            v.register = d.missing.iter().map(TargetKey::to_string).collect();
-            v.deregister = d.stale.iter().map(TargetKey::to_string).collect();
+            v.registered = r.registered.iter().map(TargetView::registered).collect();
+            v.register = d.missing.iter().map(TargetView::planned).collect();
+            v.deregister = d.stale.iter().map(in_group).collect();
             v.in_sync = d.missing.is_empty() && d.stale.is_empty();
         }
         Err(e) => v.error = Some(e.to_string()),
@@ -175,15 +165,16 @@ async fn problems(syncer: &RealSyncer, mem: &Memory, registered: &[Registered]) 
     out
 }
 
-fn render(views: &[TargetView]) -> String {
+/// Items joined by commas, or `-` for none.
+fn list<T: std::fmt::Display>(items: &[T]) -> String {
+    if items.is_empty() {
+        return "-".to_string();
+    }
+    crate::logging::join_with(items, ", ")
+}
+
+fn render(views: &[TargetPlan]) -> String {
     let mut out = String::new();
-    let list = |items: &[String]| {
-        if items.is_empty() {
-            "-".to_string()
-        } else {
-            items.join(", ")
-        }
-    };
     for v in views {
         let _ = writeln!(out, "{}  ({})", v.name, v.target_group);
         let _ = writeln!(
@@ -200,7 +191,7 @@ fn render(views: &[TargetView]) -> String {
         let registered: Vec<String> = v
             .registered
             .iter()
-            .map(|r| format!("{}:{} {}", r.ip, r.port, r.state))
+            .map(|r| format!("{r} {}", r.state.as_deref().unwrap_or("-")))
             .collect();
         let _ = writeln!(
             out,

@@ -1,8 +1,12 @@
 //! The endpoint-connection calls moto does not implement, answered from what moto does know
 //! (the consumer endpoints created against a service, `DescribeVpcEndpoints`), as AWS
 //! answers them (design.md section 5):
-//! - `DescribeVpcEndpointConnections`: one connection per consumer endpoint, `rejected` once
-//!   rejected here;
+//! - `DescribeVpcEndpointConnections`: one connection per consumer endpoint,
+//!   `pendingAcceptance` while the service requires acceptance and it is not accepted,
+//!   `available` once accepted, `rejected` once rejected here;
+//! - `AcceptVpcEndpointConnections`: accepts pending ones; any other is an unsuccessful item
+//!   (`InvalidState`), as AWS answers;
+//!   https://docs.aws.amazon.com/AWSEC2/latest/APIReference/API_AcceptVpcEndpointConnections.html
 //! - `RejectVpcEndpointConnections`: marks them rejected;
 //! - `DeleteVpcEndpointServiceConfigurations` of a service with a connection still
 //!   `available` or `pendingAcceptance`: refused, item by item, as AWS does.
@@ -18,6 +22,7 @@ const NS: &str = "http://ec2.amazonaws.com/doc/2016-11-15/";
 
 #[derive(Default)]
 pub struct Endpoints {
+    accepted: Mutex<HashSet<String>>,
     rejected: Mutex<HashSet<String>>,
 }
 
@@ -41,9 +46,28 @@ impl Endpoints {
                     "<DescribeVpcEndpointConnectionsResponse xmlns=\"{NS}\"><requestId>strict</requestId><vpcEndpointConnectionSet>{items}</vpcEndpointConnectionSet></DescribeVpcEndpointConnectionsResponse>"
                 ))
             }
+            "AcceptVpcEndpointConnections" => {
+                let service = call.get("ServiceId")?.to_string();
+                let connections = self.connections(&service, facts).await;
+                let mut refused = String::new();
+                for id in call.numbered("VpcEndpointId") {
+                    let pending = connections
+                        .iter()
+                        .any(|(e, _, state)| *e == id && state == "pendingAcceptance");
+                    if pending {
+                        lock(&self.accepted).insert(id);
+                    } else {
+                        refused.push_str(&format!(
+                            "<item><error><code>InvalidState</code><message>Endpoint {id} is not pending acceptance</message></error><resourceId>{id}</resourceId></item>"
+                        ));
+                    }
+                }
+                Some(format!(
+                    "<AcceptVpcEndpointConnectionsResponse xmlns=\"{NS}\"><requestId>strict</requestId><unsuccessful>{refused}</unsuccessful></AcceptVpcEndpointConnectionsResponse>"
+                ))
+            }
             "RejectVpcEndpointConnections" => {
-                let mut rejected = self.rejected.lock().unwrap_or_else(|e| e.into_inner());
-                rejected.extend(call.numbered("VpcEndpointId"));
+                lock(&self.rejected).extend(call.numbered("VpcEndpointId"));
                 Some(format!(
                     "<RejectVpcEndpointConnectionsResponse xmlns=\"{NS}\"><requestId>strict</requestId><unsuccessful/></RejectVpcEndpointConnectionsResponse>"
                 ))
@@ -74,11 +98,8 @@ impl Endpoints {
 
     /// (endpoint id, owner, state) of every consumer endpoint of the service.
     async fn connections(&self, service_id: &str, facts: &Facts) -> Vec<(String, String, String)> {
-        let rejected = self
-            .rejected
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
-            .clone();
+        let rejected = lock(&self.rejected).clone();
+        let accepted = lock(&self.accepted).clone();
         facts
             .consumer_endpoints(service_id)
             .await
@@ -86,6 +107,8 @@ impl Endpoints {
             .map(|(id, owner, state)| {
                 let state = if rejected.contains(&id) {
                     "rejected".to_string()
+                } else if accepted.contains(&id) {
+                    "available".to_string()
                 } else {
                     state
                 };
@@ -93,4 +116,8 @@ impl Endpoints {
             })
             .collect()
     }
+}
+
+fn lock(set: &Mutex<HashSet<String>>) -> std::sync::MutexGuard<'_, HashSet<String>> {
+    set.lock().unwrap_or_else(|e| e.into_inner())
 }

@@ -100,12 +100,18 @@ impl Facts {
         else {
             return Vec::new();
         };
-        let Some(name) = services
-            .service_configurations()
-            .first()
-            .and_then(|s| s.service_name())
-        else {
+        let Some(service) = services.service_configurations().first() else {
             return Vec::new();
+        };
+        let Some(name) = service.service_name() else {
+            return Vec::new();
+        };
+        // moto makes every endpoint `available` at once; AWS holds it in
+        // `pendingAcceptance` until the service accepts it, when acceptance is required.
+        let arrives_as = if service.acceptance_required() == Some(true) {
+            "pendingAcceptance"
+        } else {
+            "available"
         };
         let endpoints = c
             .ec2
@@ -126,7 +132,11 @@ impl Facts {
                     e.owner_id()
                         .unwrap_or(super::super::fixture::ACCOUNT)
                         .to_string(),
-                    e.state().map_or("available", |s| s.as_str()).to_string(),
+                    match e.state().map_or("available", |s| s.as_str()) {
+                        "available" => arrives_as,
+                        other => other,
+                    }
+                    .to_string(),
                 ))
             })
             .collect()
