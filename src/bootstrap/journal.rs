@@ -95,10 +95,13 @@ impl Journal {
                 .collect()
         };
         if self.dry_run {
-            return format!(
-                "dry run: nothing was changed; planned before the failure:\n{}",
-                lines(&|_| true)
-            );
+            let planned = lines(&|_| true);
+            return if planned.is_empty() {
+                "dry run: nothing was changed (the failure came before any change was planned)\n"
+                    .to_string()
+            } else {
+                format!("dry run: nothing was changed; planned before the failure:\n{planned}")
+            };
         }
         let done = lines(&|e| e.confirmed);
         let attempted = lines(&|e| !e.confirmed);
@@ -165,6 +168,12 @@ mod tests {
         let text = j.render_failure();
         assert!(text.starts_with("dry run: nothing was changed"), "{text}");
         assert!(!text.contains("changed before"), "{text}");
+        // A failure before anything was planned lists no empty plan.
+        let text = Journal::new(true).render_failure();
+        assert_eq!(
+            text,
+            "dry run: nothing was changed (the failure came before any change was planned)\n"
+        );
         let mut j = Journal::new(false);
         j.record(Mark::Create, "target group", "TCP 5432");
         assert!(j
