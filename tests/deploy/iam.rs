@@ -364,8 +364,9 @@ const KIND_CALLS: &[(&str, &str)] = &[
         "autoscaling:DetachLoadBalancerTargetGroups",
         "autoscaling_group",
     ),
-    ("ec2:AuthorizeSecurityGroupIngress", "not ip"),
-    ("ec2:RevokeSecurityGroupIngress", "not ip"),
+    // Every kind with the database's group given; an on-premises `ip` has none.
+    ("ec2:AuthorizeSecurityGroupIngress", "not ip without a group"),
+    ("ec2:RevokeSecurityGroupIngress", "not ip without a group"),
 ];
 
 #[test]
@@ -383,9 +384,15 @@ fn generated_bootstrap_policies_allow_every_call_bootstrap_makes() {
         ("ec2_instance", "{ ec2_instance = \"i-0123456789abcdef0\" }"),
         ("autoscaling_group", "{ autoscaling_group = \"pg-asg\" }"),
         ("ip", "{ ip = \"10.1.2.3\" }"),
+        ("ip without a group", "{ ip = \"10.1.2.3\" }"),
     ] {
+        let group = if kind == "ip without a group" {
+            ""
+        } else {
+            "database_security_group_id = \"sg-0123456789abcdef0\"\n"
+        };
         let text = format!(
-            "[aws]\nregion = \"eu-west-1\"\n\n[bootstrap]\nname = \"orders\"\ndatabase = {database}\ndatabase_security_group_id = \"sg-0123456789abcdef0\"\nallowed_principals = [\"arn:aws:iam::346425330055:root\"]\n"
+            "[aws]\nregion = \"eu-west-1\"\n\n[bootstrap]\nname = \"orders\"\ndatabase = {database}\n{group}allowed_principals = [\"arn:aws:iam::346425330055:root\"]\n"
         );
         let path = dir.path().join("bootstrap.toml");
         std::fs::write(&path, &text).unwrap();
@@ -393,7 +400,7 @@ fn generated_bootstrap_policies_allow_every_call_bootstrap_makes() {
             serde_json::from_str(&iam_policy(&path, &["--role", "bootstrap"])).unwrap();
         let allowed = allowed_actions(&policy);
         let needed = |action: &str| match KIND_CALLS.iter().find(|(a, _)| *a == action) {
-            Some((_, "not ip")) => kind != "ip",
+            Some((_, "not ip without a group")) => kind != "ip without a group",
             Some((_, only)) => *only == kind,
             None => true,
         };
