@@ -365,7 +365,10 @@ const KIND_CALLS: &[(&str, &str)] = &[
         "autoscaling_group",
     ),
     // Every kind with the database's group given; an on-premises `ip` has none.
-    ("ec2:AuthorizeSecurityGroupIngress", "not ip without a group"),
+    (
+        "ec2:AuthorizeSecurityGroupIngress",
+        "not ip without a group",
+    ),
     ("ec2:RevokeSecurityGroupIngress", "not ip without a group"),
 ];
 
