@@ -9,7 +9,7 @@ use std::time::Duration;
 
 use ipnet::IpNet;
 
-use crate::config::EndpointSource;
+use crate::config::{EndpointSource, Members};
 use crate::discover::{DbEndpoint, Discover};
 use crate::error::AwsError;
 use crate::ownership;
@@ -193,10 +193,12 @@ impl TargetGroups for FakeGroups {
     }
 }
 
-/// Answers with whatever the test last set; counts queries.
+/// Answers with whatever the test last set (for one name, or for every other); counts
+/// queries.
 #[derive(Debug)]
 pub struct FakeResolver {
     pub answer: Mutex<Result<BTreeSet<IpAddr>, DnsFailure>>,
+    pub by_host: Mutex<BTreeMap<String, BTreeSet<IpAddr>>>,
     pub queries: Mutex<u64>,
     pub delay: Mutex<Duration>,
 }
@@ -205,6 +207,7 @@ impl FakeResolver {
     pub fn new(ips: &[&str]) -> Self {
         let r = Self {
             answer: Mutex::new(Err(DnsFailure::NxDomain)),
+            by_host: Mutex::default(),
             queries: Mutex::new(0),
             delay: Mutex::new(Duration::ZERO),
         };
@@ -219,16 +222,26 @@ impl FakeResolver {
     pub fn fail(&self, failure: DnsFailure) {
         *self.answer.lock().unwrap() = Err(failure);
     }
+
+    /// `host` answers `ips` from now on, whatever the answer for other names.
+    pub fn set_host(&self, host: &str, ips: &[&str]) {
+        let ips = ips.iter().map(|s| s.parse().unwrap()).collect();
+        self.by_host.lock().unwrap().insert(host.to_string(), ips);
+    }
 }
 
 impl Resolve for FakeResolver {
-    async fn resolve(&self, _host: &str, _family: Family) -> Result<Resolved, DnsFailure> {
+    async fn resolve(&self, host: &str, _family: Family) -> Result<Resolved, DnsFailure> {
         *self.queries.lock().unwrap() += 1;
         let delay = *self.delay.lock().unwrap();
         if !delay.is_zero() {
             tokio::time::sleep(delay).await;
         }
-        let answer = self.answer.lock().unwrap().clone()?;
+        let named = self.by_host.lock().unwrap().get(host).cloned();
+        let answer = match named {
+            Some(ips) => ips,
+            None => self.answer.lock().unwrap().clone()?,
+        };
         if answer.is_empty() {
             return Err(DnsFailure::Empty);
         }
@@ -248,7 +261,11 @@ pub struct FakeDiscover {
 }
 
 impl Discover for FakeDiscover {
-    async fn endpoint(&self, source: &EndpointSource) -> Result<DbEndpoint, AwsError> {
+    async fn endpoint(
+        &self,
+        source: &EndpointSource,
+        _members: Members,
+    ) -> Result<DbEndpoint, AwsError> {
         *self.calls.lock().unwrap() += 1;
         if let Some(answer) = self.answer.lock().unwrap().clone() {
             return answer;
@@ -256,13 +273,13 @@ impl Discover for FakeDiscover {
         Ok(match source {
             EndpointSource::Hostname(h) => DbEndpoint {
                 address: h.clone(),
-                port: None,
-                security_groups: Vec::new(),
+                ..DbEndpoint::default()
             },
             EndpointSource::DbInstance(id) | EndpointSource::DbCluster(id) => DbEndpoint {
                 address: format!("{id}.rds.test"),
                 port: Some(5432),
                 security_groups: vec!["sg-0db".into()],
+                members: Vec::new(),
             },
         })
     }

@@ -59,6 +59,8 @@ pub enum SyncError {
     },
     #[error("target group {arn}: {reason}")]
     UnsupportedGroup { arn: String, reason: String },
+    #[error("{cluster}: RDS lists no instance to follow with role = \"{role}\" (none in that role has an endpoint); nothing changed")]
+    NoMembers { cluster: String, role: &'static str },
     #[error("DNS {host} answered {ip}, a public address that an NLB cannot target; nothing changed. The name was resolved outside the database's VPC (a publicly accessible database answers its public IP there): resolve through the VPC's resolver (run pglink in the VPC, or set [dns] nameservers to it)")]
     PublicAddress { host: String, ip: IpAddr },
 }
@@ -70,7 +72,12 @@ impl SyncError {
     }
 
     /// The kinds of its own, beside those of DNS and AWS failures.
-    const OWN_KINDS: [&'static str; 3] = ["not_owned", "unsupported_group", "public_address"];
+    const OWN_KINDS: [&'static str; 4] = [
+        "not_owned",
+        "unsupported_group",
+        "public_address",
+        "no_members",
+    ];
 
     /// Every [`SyncError::kind`], for metrics that must exist before the first failure.
     pub fn kinds() -> impl Iterator<Item = &'static str> {
@@ -87,6 +94,7 @@ impl SyncError {
             Self::NotOwned { .. } => "not_owned",
             Self::UnsupportedGroup { .. } => "unsupported_group",
             Self::PublicAddress { .. } => "public_address",
+            Self::NoMembers { .. } => "no_members",
         }
     }
 }
@@ -108,6 +116,9 @@ pub struct Budgets {
     /// ELBv2 Describe calls: the account's bucket (~10/s refill) is shared with everything
     /// else in that account and region, so each (account, region) has a budget of its own.
     pub describe: Arc<Budget>,
+    /// RDS Describe calls (endpoints, cluster membership): RDS's API limits are shared with
+    /// everything else in the account and region too.
+    pub rds: Arc<Budget>,
 }
 
 impl Budgets {
@@ -129,6 +140,7 @@ impl Budgets {
                 DESCRIBE_BURST,
                 URGENT_RESERVE,
             )),
+            rds: Arc::new(Budget::new(RDS_PER_SECOND, RDS_BURST)),
         }
     }
 
@@ -140,6 +152,10 @@ impl Budgets {
 
 /// ELBv2 Describe calls that may go out back to back before pacing starts.
 const DESCRIBE_BURST: f64 = 5.0;
+/// RDS Describe calls per second for one account and region, and the burst: a refresh is
+/// one or two calls, due every `drift_check` and after a failover.
+const RDS_PER_SECOND: f64 = 2.0;
+const RDS_BURST: f64 = 10.0;
 
 /// What one target remembers between passes.
 #[derive(Debug, Default)]
@@ -161,8 +177,12 @@ pub struct Memory {
     group: Option<GroupInfo>,
     /// When the group's VPC CIDRs were last read (they decide `AvailabilityZone=all`).
     cidrs_read_at: Option<Instant>,
-    /// The database endpoint, and when RDS was last asked for it.
+    /// The database endpoint (with a cluster's members), and when RDS was last asked.
     endpoint: Option<(DbEndpoint, Instant)>,
+    /// DNS contradicts the cluster membership RDS gave: read it again soon.
+    membership_stale: bool,
+    /// The cluster (writer) endpoint's last answer, for a target following instances.
+    writer_answer: Option<BTreeSet<IpAddr>>,
     history: History,
     /// Targets that were in the group when it was adopted: never pglink's to remove.
     kept: BTreeSet<TargetKey>,
@@ -346,60 +366,6 @@ impl<G: TargetGroups, R: Resolve, D: Discover> Syncer<G, R, D> {
         Ok(report)
     }
 
-    async fn resolve(
-        &self,
-        mem: &mut Memory,
-        endpoint: &DbEndpoint,
-        group: &GroupInfo,
-    ) -> Result<Resolved, SyncError> {
-        let family = if group.ipv6 { Family::V6 } else { Family::V4 };
-        self.budgets.dns.acquire(Priority::Background).await;
-        let asked = std::time::Instant::now();
-        let answer = self.resolver.resolve(&endpoint.address, family).await;
-        (self.metrics.dns_query_duration).observe(asked.elapsed().as_secs_f64());
-        let label = answer.as_ref().map_or_else(DnsFailure::kind, |_| "ok");
-        let labels = Metrics::result(&self.target.name, label);
-        self.metrics.dns_answers.get_or_create(&labels).inc();
-        if let Ok(resolved) = &answer {
-            mem.ttl_window = mem.ttl_window.max(resolved.ttl);
-            self.refuse_public(endpoint, resolved, group)?;
-        }
-        answer.map_err(|failure| {
-            let discovered =
-                self.target.source != EndpointSource::Hostname(endpoint.address.clone());
-            if failure == DnsFailure::NxDomain && discovered {
-                // The RDS endpoint may have changed (renamed or recreated instance).
-                mem.endpoint = None;
-            }
-            SyncError::Dns {
-                host: endpoint.address.clone(),
-                failure,
-            }
-        })
-    }
-
-    /// AWS never registers a publicly routable address; one in the answer means the name was
-    /// resolved outside the VPC (a publicly accessible database seen from outside), and
-    /// registering the rest of such an answer would follow the wrong view of DNS.
-    fn refuse_public(
-        &self,
-        endpoint: &DbEndpoint,
-        resolved: &Resolved,
-        group: &GroupInfo,
-    ) -> Result<(), SyncError> {
-        match resolved
-            .addresses
-            .iter()
-            .find(|ip| !registrable(**ip, &group.vpc_cidrs))
-        {
-            Some(ip) => Err(SyncError::PublicAddress {
-                host: endpoint.address.clone(),
-                ip: *ip,
-            }),
-            None => Ok(()),
-        }
-    }
-
     fn decide(
         &self,
         mem: &Memory,
@@ -561,7 +527,10 @@ fn forget_group_if_gone(mem: &mut Memory, err: &AwsError) {
     }
 }
 
+mod answer;
 mod apply;
+#[cfg(test)]
+mod members_tests;
 mod sources;
 mod states;
 #[cfg(test)]

@@ -55,6 +55,8 @@ fn cases() -> Vec<(String, Vec<&'static str>, &'static str)> {
         (format!("{t}port = \"5432\"\n"), vec![], "targets[0].port"),
         (format!("{t}db_cluster = \"c\"\n"), vec![], "targets[0].endpoint"),
         (format!("{t}adopt = \"yes\"\n"), vec![], "targets[0].adopt"),
+        (format!("{t}role = \"readers\"\n"), vec![], "targets[0].role"),
+        (t.replace("endpoint = \"a.example.com\"", "db_cluster = \"c\"\nrole = \"reader\""), vec![], "targets[0].role"),
         (format!("{t}adopt = 2\n"), vec![], "targets[0].adopt"),
         (with("[sync]\nrotation_hold = \"10s\"\n"), vec![], "sync.rotation_hold"),
         (t.replace("a.example.com", "db.cluster-ro-abc123.us-east-1.rds.amazonaws.com"), vec![], "targets[0].endpoint"),

@@ -18,7 +18,7 @@ use figment::Figment;
 pub use raw::RawConfig;
 pub use validate::{
     is_log_filter, Adopt, AwsSettings, BootstrapSettings, Config, ConsumerEnvironment,
-    DatabaseKind, DnsSettings, EndpointSource, LogFormat, LogSettings, RoleToAssume,
+    DatabaseKind, DnsSettings, EndpointSource, LogFormat, LogSettings, Members, RoleToAssume,
     ServerSettings, SyncSettings, Target, TargetGroupArn,
 };
 pub use values::partition_of;

@@ -147,6 +147,9 @@ pub struct RawTarget {
     pub db_instance: Option<String>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub db_cluster: Option<String>,
+    /// With `db_cluster`: which instances, `writer` (default), `readers` or `all`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub role: Option<String>,
     #[serde(default)]
     pub target_group: String,
     #[serde(skip_serializing_if = "Option::is_none")]

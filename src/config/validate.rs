@@ -86,6 +86,54 @@ impl fmt::Display for EndpointSource {
     }
 }
 
+/// Which of a cluster's instances a `db_cluster` target keeps in the group (`role`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum Members {
+    /// The writer, through the cluster endpoint (one name, followed by DNS).
+    #[default]
+    Writer,
+    /// Every reader instance, each through its own endpoint.
+    Readers,
+    /// Every instance, writer and readers.
+    All,
+}
+
+impl Members {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Writer => "writer",
+            Self::Readers => "readers",
+            Self::All => "all",
+        }
+    }
+
+    /// Whether the target follows instances one by one (from RDS membership) rather than
+    /// the cluster's writer endpoint.
+    pub fn by_instance(self) -> bool {
+        self != Self::Writer
+    }
+
+    /// Whether an instance in this role belongs to the set.
+    pub fn includes(self, is_writer: bool) -> bool {
+        match self {
+            Self::Writer => is_writer,
+            Self::Readers => !is_writer,
+            Self::All => true,
+        }
+    }
+
+    fn parse(text: &str) -> Result<Self, String> {
+        match text {
+            "writer" => Ok(Self::Writer),
+            "readers" => Ok(Self::Readers),
+            "all" => Ok(Self::All),
+            other => Err(format!(
+                "expected \"writer\", \"readers\" or \"all\" (the cluster's instances to keep in the group), got {other:?}"
+            )),
+        }
+    }
+}
+
 /// A target group ARN, split into the parts pglink needs.
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
 pub struct TargetGroupArn {
@@ -148,6 +196,8 @@ impl TargetGroupArn {
 pub struct Target {
     pub name: String,
     pub source: EndpointSource,
+    /// For `db_cluster`: the writer (default), the readers, or every instance.
+    pub members: Members,
     pub target_group: TargetGroupArn,
     /// Given in the file; otherwise 5432 for a hostname, or the database's own port from RDS.
     pub port: Option<u16>,
@@ -460,6 +510,17 @@ fn target(i: usize, t: &RawTarget) -> Result<Target, ConfigError> {
             ))
         }
     };
+    let members = match (&t.role, &source) {
+        (None, _) => Members::Writer,
+        (Some(r), EndpointSource::DbCluster(_)) => at(key("role"), Members::parse(r))?,
+        (Some(_), _) => {
+            return Err(ConfigError::invalid(
+                key("role"),
+                "expected only with db_cluster (which of the cluster's instances to follow: \
+                 \"writer\", \"readers\" or \"all\")",
+            ))
+        }
+    };
     let port = t
         .port
         .map(|p| at(key("port"), values::integer_in::<u16>(p, 1, 65535)))
@@ -494,6 +555,7 @@ fn target(i: usize, t: &RawTarget) -> Result<Target, ConfigError> {
     Ok(Target {
         name,
         source,
+        members,
         target_group,
         port,
         adopt: at(key("adopt"), adopt(&t.adopt))?,
@@ -565,7 +627,8 @@ fn single_instance_endpoint(host: &str) -> Result<(), String> {
     };
     Err(format!(
         "{host:?} is an RDS cluster's {kind}, which answers one instance at random per query; \
-         give the cluster instead (db_cluster = \"ID\"), or a writer or instance endpoint"
+         give the cluster instead (db_cluster = \"ID\" with role = \"readers\" keeps every \
+         reader in the group), or a writer or instance endpoint"
     ))
 }
 

@@ -111,6 +111,22 @@ pub fn policy(config: &Config, who: &Credentials) -> Result<Policy, String> {
             clusters.into_iter().collect(),
         ));
     }
+    // A cluster followed instance by instance lists its instances with DescribeDBInstances
+    // filtered by cluster: with no instance named, IAM authorizes it on every instance
+    // (`db:*`) of the account and region. Read-only, and no identifier narrows it.
+    // https://docs.aws.amazon.com/service-authorization/latest/reference/list_amazonrds.html
+    let member_reads: BTreeSet<String> = targets
+        .iter()
+        .filter(|t| t.members.by_instance())
+        .map(|t| scope_of(t, &t.database_region).arn("rds", "db:*"))
+        .collect();
+    if !member_reads.is_empty() {
+        statements.push(Statement::new(
+            "ListTheInstancesOfClustersFollowedByInstance",
+            &["rds:DescribeDBInstances"],
+            member_reads.into_iter().collect(),
+        ));
+    }
     let groups: BTreeSet<String> = targets.iter().map(|t| t.target_group.arn.clone()).collect();
     if !groups.is_empty() {
         statements.push(
@@ -317,6 +333,28 @@ role_arn = "arn:aws:iam::{OTHER}:role/pglink-target"
             &Request::new(instances, &db("eu-west-1", OTHER, "db", "billing"))
         )
         .is_empty());
+    }
+
+    #[test]
+    fn a_cluster_followed_by_instance_may_list_instances_and_only_then() {
+        let readers = config(&format!(
+            "[[targets]]\nname = \"r\"\ndb_cluster = \"ledger\"\nrole = \"readers\"\ntarget_group = \"{}\"\n",
+            tg(ACCOUNT, "pglink-r")
+        ));
+        let d = doc(&readers, &Credentials::Daemon);
+        let listing = |region: &str| {
+            Request::new(
+                "rds:DescribeDBInstances",
+                &format!("arn:aws:rds:{region}:{ACCOUNT}:db:*"),
+            )
+        };
+        assert!(!allowing(&d, &listing("us-east-1")).is_empty());
+        assert!(allowing(&d, &listing("eu-west-1")).is_empty());
+        let cluster = format!("arn:aws:rds:us-east-1:{ACCOUNT}:cluster:ledger");
+        assert!(!allowing(&d, &Request::new("rds:DescribeDBClusters", &cluster)).is_empty());
+        // The writer, followed through the cluster endpoint, lists no instances.
+        let writer = doc(&every_shape(), &Credentials::Daemon);
+        assert!(allowing(&writer, &listing("us-east-1")).is_empty());
     }
 
     #[test]

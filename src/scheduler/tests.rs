@@ -27,6 +27,7 @@ fn syncer(name: &str, ips: &[&str]) -> Syncer<FakeGroups, FakeResolver, FakeDisc
         target: Target {
             name: name.into(),
             source: EndpointSource::Hostname(format!("{name}.test")),
+            members: crate::config::Members::Writer,
             target_group: TargetGroupArn::parse(&arn).unwrap(),
             port: None,
             adopt: crate::config::Adopt::Off,

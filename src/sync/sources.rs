@@ -184,12 +184,24 @@ impl<G: TargetGroups, R: Resolve, D: Discover> Syncer<G, R, D> {
         let from_rds = !matches!(self.target.source, EndpointSource::Hostname(_));
         let now = Instant::now();
         if let Some((e, at)) = &mem.endpoint {
-            let due = from_rds && now.duration_since(*at) >= self.settings.drift_check;
-            if !due {
+            let since = now.duration_since(*at);
+            let due = since >= self.settings.drift_check
+                || (mem.membership_stale && since >= answer::MEMBERSHIP_RETRY);
+            if !(from_rds && due) {
                 return Ok(e.clone());
             }
         }
-        let endpoint = match self.discover.endpoint(&self.target.source).await {
+        if from_rds {
+            self.budgets.rds.acquire(Priority::Retry).await;
+        }
+        let found = self
+            .discover
+            .endpoint(&self.target.source, self.target.members)
+            .await;
+        if found.is_ok() {
+            mem.membership_stale = false;
+        }
+        let endpoint = match found {
             Ok(e) => e,
             Err(err) => {
                 let Some((known, at)) = mem.endpoint.as_mut() else {
@@ -216,11 +228,21 @@ impl<G: TargetGroups, R: Resolve, D: Discover> Syncer<G, R, D> {
             None if !matches!(self.target.source, EndpointSource::Hostname(_)) => {
                 info!(target_name = %name, source = %self.target.source, hostname = %found.address, "discovered the database endpoint")
             }
-            Some(old) if old != found => {
+            Some(old) if old.address != found.address || old.port != found.port => {
                 info!(target_name = %name, source = %self.target.source, hostname = %found.address,
-                    port = ?found.port, was = %old.address, "the database endpoint changed in RDS")
+                    port = found.port, was = %old.address, "the database endpoint changed in RDS")
             }
             _ => {}
+        }
+        let followed = |e: &DbEndpoint| -> Vec<String> {
+            e.followed(self.target.members)
+                .map(|m| m.instance_id.clone())
+                .collect()
+        };
+        let now = followed(found);
+        if self.target.members.by_instance() && known.is_none_or(|k| followed(k) != now) {
+            info!(target_name = %name, source = %self.target.source, role = self.target.members.as_str(),
+                instances = %join(&now), "following the cluster's instances");
         }
     }
 }

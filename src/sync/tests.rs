@@ -17,6 +17,7 @@ fn syncer(groups: FakeGroups, resolver: FakeResolver, adopt: bool, dry_run: bool
         target: Target {
             name: "t".into(),
             source: EndpointSource::Hostname("db.test".into()),
+            members: crate::config::Members::Writer,
             target_group: TargetGroupArn::parse(ARN).unwrap(),
             port: None,
             adopt: if adopt {
@@ -486,6 +487,7 @@ async fn the_rds_endpoint_is_refreshed_every_drift_check() {
         address: "analytics.rds.test".into(),
         port: Some(6432),
         security_groups: vec![],
+        members: vec![],
     }));
     tokio::time::advance(Duration::from_secs(30)).await;
     s.pass(&mut mem).await.unwrap();
