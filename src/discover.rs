@@ -175,6 +175,125 @@ fn no_endpoint(op: &'static str, id: &str) -> AwsError {
     }
 }
 
+/// An Aurora custom endpoint's members, as AWS defines them: the static members when it has
+/// any, else every instance but the excluded ones; a `READER` endpoint never the writer.
+/// https://docs.aws.amazon.com/AmazonRDS/latest/AuroraUserGuide/Aurora.Endpoints.Custom.html
+pub fn custom_members(
+    all: Vec<Member>,
+    static_members: &[String],
+    excluded: &[String],
+    reader_only: bool,
+) -> Vec<Member> {
+    all.into_iter()
+        .filter(|m| match static_members.is_empty() {
+            false => static_members.contains(&m.instance_id),
+            true => !excluded.contains(&m.instance_id),
+        })
+        .filter(|m| !(reader_only && m.writer))
+        .collect()
+}
+
+/// The port an RDS Proxy listens on: its engine family's default.
+/// https://docs.aws.amazon.com/AmazonRDS/latest/UserGuide/rds-proxy-connecting.html
+fn proxy_port(engine_family: Option<&str>) -> Option<u16> {
+    match engine_family?.to_ascii_uppercase().as_str() {
+        "POSTGRESQL" => Some(5432),
+        "MYSQL" => Some(3306),
+        "SQLSERVER" => Some(1433),
+        _ => None,
+    }
+}
+
+impl RdsDiscovery {
+    async fn cluster_endpoint(&self, id: &str) -> Result<DbEndpoint, AwsError> {
+        let op = "DescribeDBClusterEndpoints";
+        let out = self
+            .clients
+            .rds
+            .describe_db_cluster_endpoints()
+            .db_cluster_endpoint_identifier(id)
+            .send()
+            .boxed()
+            .await
+            .pipe_observe(&self.clients, op, id)?;
+        let Some((e, cluster)) = out
+            .db_cluster_endpoints()
+            .first()
+            .and_then(|e| Some((e, e.db_cluster_identifier()?)))
+        else {
+            return Err(not_found(op, "cluster endpoint", id));
+        };
+        let mut endpoint = self.cluster(cluster, Members::All).await?;
+        let reader_only = e
+            .custom_endpoint_type()
+            .is_some_and(|t| t.eq_ignore_ascii_case("READER"));
+        endpoint.members = custom_members(
+            endpoint.members,
+            e.static_members(),
+            e.excluded_members(),
+            reader_only,
+        );
+        Ok(endpoint)
+    }
+
+    /// The proxy's own endpoint, or one of its endpoints by name; every address it answers
+    /// goes into the group.
+    async fn proxy(&self, name: &str, endpoint: Option<&str>) -> Result<DbEndpoint, AwsError> {
+        let out = self
+            .clients
+            .rds
+            .describe_db_proxies()
+            .db_proxy_name(name)
+            .send()
+            .boxed()
+            .await
+            .pipe_observe(&self.clients, "DescribeDBProxies", name)?;
+        let Some(proxy) = out.db_proxies().first() else {
+            return Err(not_found("DescribeDBProxies", "proxy", name));
+        };
+        let port = proxy_port(proxy.engine_family());
+        let owned = |a: Option<&str>, g: &[String]| (a.map(str::to_string), g.to_vec());
+        let (address, groups) = match endpoint {
+            None => owned(proxy.endpoint(), proxy.vpc_security_group_ids()),
+            Some(e) => {
+                let op = "DescribeDBProxyEndpoints";
+                let out = self
+                    .clients
+                    .rds
+                    .describe_db_proxy_endpoints()
+                    .db_proxy_name(name)
+                    .db_proxy_endpoint_name(e)
+                    .send()
+                    .boxed()
+                    .await
+                    .pipe_observe(&self.clients, op, e)?;
+                let Some(found) = out.db_proxy_endpoints().first() else {
+                    return Err(not_found(op, "proxy endpoint", e));
+                };
+                owned(found.endpoint(), found.vpc_security_group_ids())
+            }
+        };
+        match address {
+            Some(address) => Ok(DbEndpoint {
+                address,
+                port,
+                security_groups: groups,
+                members: Vec::new(),
+            }),
+            None => Err(no_endpoint("DescribeDBProxies", name)),
+        }
+    }
+}
+
+fn not_found(op: &'static str, what: &str, id: &str) -> AwsError {
+    AwsError::NotFound {
+        op,
+        what: format!("{what} {id}"),
+        code: "NotFound".into(),
+        message: format!("RDS lists no {what} named {id}"),
+    }
+}
+
 impl Discover for RdsDiscovery {
     async fn endpoint(
         &self,
@@ -188,6 +307,13 @@ impl Discover for RdsDiscovery {
             }),
             EndpointSource::DbInstance(id) => self.instance(id).await,
             EndpointSource::DbCluster(id) => self.cluster(id, members).await,
+            EndpointSource::DbClusterEndpoint(id) => self.cluster_endpoint(id).await,
+            EndpointSource::DbProxy { name, endpoint } => {
+                self.proxy(name, endpoint.as_deref()).await
+            }
         }
     }
 }
+
+#[cfg(test)]
+mod tests;

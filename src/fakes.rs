@@ -275,7 +275,10 @@ impl Discover for FakeDiscover {
                 address: h.clone(),
                 ..DbEndpoint::default()
             },
-            EndpointSource::DbInstance(id) | EndpointSource::DbCluster(id) => DbEndpoint {
+            EndpointSource::DbInstance(id)
+            | EndpointSource::DbCluster(id)
+            | EndpointSource::DbClusterEndpoint(id)
+            | EndpointSource::DbProxy { name: id, .. } => DbEndpoint {
                 address: format!("{id}.rds.test"),
                 port: Some(5432),
                 security_groups: vec!["sg-0db".into()],

@@ -26,11 +26,14 @@ mod labels;
 pub use labels::*;
 
 /// The AWS operations the daemon calls: their error counters exist from start.
-pub const DAEMON_OPERATIONS: [&str; 11] = [
+pub const DAEMON_OPERATIONS: [&str; 14] = [
     "AddTags",
     "DeregisterTargets",
+    "DescribeDBClusterEndpoints",
     "DescribeDBClusters",
     "DescribeDBInstances",
+    "DescribeDBProxies",
+    "DescribeDBProxyEndpoints",
     "DescribeLoadBalancers",
     "DescribeSubnets",
     "DescribeTags",

@@ -59,8 +59,8 @@ pub enum SyncError {
     },
     #[error("target group {arn}: {reason}")]
     UnsupportedGroup { arn: String, reason: String },
-    #[error("{cluster}: RDS lists no instance to follow with role = \"{role}\" (none in that role has an endpoint); nothing changed")]
-    NoMembers { cluster: String, role: &'static str },
+    #[error("{source_name}: RDS lists no instance to follow ({which}); nothing changed")]
+    NoMembers { source_name: String, which: String },
     #[error("DNS {host} answered {ip}, a public address that an NLB cannot target; nothing changed. The name was resolved outside the database's VPC (a publicly accessible database answers its public IP there): resolve through the VPC's resolver (run pglink in the VPC, or set [dns] nameservers to it)")]
     PublicAddress { host: String, ip: IpAddr },
 }
@@ -408,7 +408,12 @@ impl<G: TargetGroups, R: Resolve, D: Discover> Syncer<G, R, D> {
     /// whether named in the config or found through RDS.
     fn may_rotate(&self) -> bool {
         let single = match &self.target.source {
-            EndpointSource::DbInstance(_) | EndpointSource::DbCluster(_) => true,
+            // A custom endpoint is followed by its members' own names.
+            EndpointSource::DbInstance(_)
+            | EndpointSource::DbCluster(_)
+            | EndpointSource::DbClusterEndpoint(_) => true,
+            // A proxy answers all its addresses; whether they rotate, its answers tell.
+            EndpointSource::DbProxy { .. } => false,
             EndpointSource::Hostname(h) => rds_name::classify(h).is_single_instance(),
         };
         !single

@@ -163,3 +163,54 @@ async fn all_members_and_a_new_reader_within_a_drift_check() {
         )
         .await;
 }
+
+/// An RDS Proxy answers one address per subnet: every one is kept in the group, and one
+/// replaced (the proxy moved a network interface) is registered before the old one goes.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_proxy_keeps_every_address_it_answers() {
+    let w = World::strict().await;
+    let arn = w.group("pglink-proxy", true).await;
+    let proxy = w
+        .clients
+        .rds
+        .create_db_proxy()
+        .db_proxy_name("ledger-proxy")
+        .engine_family(aws_sdk_rds::types::EngineFamily::Postgresql)
+        .role_arn("arn:aws:iam::123456789012:role/proxy")
+        .auth(
+            aws_sdk_rds::types::UserAuthConfig::builder()
+                .secret_arn("arn:aws:secretsmanager:us-east-1:123456789012:secret:db")
+                .build(),
+        )
+        .set_vpc_subnet_ids(Some(w.subnet_ids.clone()))
+        .send()
+        .await
+        .expect("CreateDBProxy");
+    let host = proxy.db_proxy().unwrap().endpoint().unwrap().to_string();
+    let answer = |ips: &[&str]| {
+        w.dns.set(
+            &host,
+            support::dns::Behaviour::Addresses {
+                ips: ips.iter().map(|i| i.parse().unwrap()).collect(),
+                ttl: 1,
+            },
+        )
+    };
+    answer(&["10.0.1.50", "10.0.2.50"]);
+    let entry = TargetEntry {
+        name: "proxy".into(),
+        source: "db_proxy = \"ledger-proxy\"".into(),
+        arn: arn.clone(),
+        extra: String::new(),
+    };
+    let _daemon = w.daemon(BIN, &[entry]);
+    let watch = w.watch(&arn);
+    watch
+        .wait_for(&set(&["10.0.1.50:5432", "10.0.2.50:5432"]), LIMIT)
+        .await;
+    answer(&["10.0.1.50", "10.0.2.51"]);
+    watch
+        .wait_for(&set(&["10.0.1.50:5432", "10.0.2.51:5432"]), LIMIT)
+        .await;
+    assert!(watch.never_emptied());
+}

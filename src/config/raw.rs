@@ -150,6 +150,15 @@ pub struct RawTarget {
     /// With `db_cluster`: which instances, `writer` (default), `readers` or `all`.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub role: Option<String>,
+    /// An Aurora custom endpoint: its member instances, each by its own endpoint.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub db_cluster_endpoint: Option<String>,
+    /// An RDS Proxy by name: every address of its endpoint.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub db_proxy: Option<String>,
+    /// With `db_proxy`: one of its endpoints by name (default: its own endpoint).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub proxy_endpoint: Option<String>,
     #[serde(default)]
     pub target_group: String,
     #[serde(skip_serializing_if = "Option::is_none")]

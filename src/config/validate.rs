@@ -74,6 +74,20 @@ pub enum EndpointSource {
     Hostname(String),
     DbInstance(String),
     DbCluster(String),
+    /// An Aurora custom endpoint: its members, from DescribeDBClusterEndpoints.
+    DbClusterEndpoint(String),
+    /// An RDS Proxy, or one of its endpoints by name.
+    DbProxy {
+        name: String,
+        endpoint: Option<String>,
+    },
+}
+
+impl EndpointSource {
+    /// Whether RDS is asked for the name to resolve (else it is the configured hostname).
+    pub fn from_rds(&self) -> bool {
+        !matches!(self, Self::Hostname(_))
+    }
 }
 
 impl fmt::Display for EndpointSource {
@@ -82,6 +96,15 @@ impl fmt::Display for EndpointSource {
             Self::Hostname(h) => write!(f, "{h}"),
             Self::DbInstance(id) => write!(f, "db_instance {id}"),
             Self::DbCluster(id) => write!(f, "db_cluster {id}"),
+            Self::DbClusterEndpoint(id) => write!(f, "db_cluster_endpoint {id}"),
+            Self::DbProxy {
+                name,
+                endpoint: None,
+            } => write!(f, "db_proxy {name}"),
+            Self::DbProxy {
+                name,
+                endpoint: Some(e),
+            } => write!(f, "db_proxy {name} endpoint {e}"),
         }
     }
 }
@@ -491,26 +514,16 @@ fn targets(raw: &[RawTarget]) -> Result<Vec<Target>, ConfigError> {
 fn target(i: usize, t: &RawTarget) -> Result<Target, ConfigError> {
     let key = |k: &str| format!("targets[{i}].{k}");
     let name = at(key("name"), values::name(&t.name))?;
-    let source = match (&t.endpoint, &t.db_instance, &t.db_cluster) {
-        (Some(h), None, None) => {
-            let host = at(key("endpoint"), values::hostname(h))?;
-            at(key("endpoint"), single_instance_endpoint(&host))?;
-            EndpointSource::Hostname(host)
-        }
-        (None, Some(id), None) => {
-            EndpointSource::DbInstance(at(key("db_instance"), values::rds_identifier(id))?)
-        }
-        (None, None, Some(id)) => {
-            EndpointSource::DbCluster(at(key("db_cluster"), values::rds_identifier(id))?)
-        }
-        _ => {
-            return Err(ConfigError::invalid(
-                key("endpoint"),
-                "expected exactly one of endpoint, db_instance or db_cluster",
-            ))
-        }
-    };
+    let source = source(t, &key)?;
+    if t.proxy_endpoint.is_some() && t.db_proxy.is_none() {
+        return Err(ConfigError::invalid(
+            key("proxy_endpoint"),
+            "expected only with db_proxy (one of the proxy's endpoints, by name)",
+        ));
+    }
     let members = match (&t.role, &source) {
+        // A custom endpoint is followed by its members, each by its own endpoint.
+        (None, EndpointSource::DbClusterEndpoint(_)) => Members::All,
         (None, _) => Members::Writer,
         (Some(r), EndpointSource::DbCluster(_)) => at(key("role"), Members::parse(r))?,
         (Some(_), _) => {
@@ -529,11 +542,12 @@ fn target(i: usize, t: &RawTarget) -> Result<Target, ConfigError> {
     let role = role(t, &target_group).map_err(|(k, e)| ConfigError::invalid(key(k), e))?;
     let database_region = match &t.region {
         None => target_group.region.clone(),
-        Some(_) if matches!(source, EndpointSource::Hostname(_)) => {
+        Some(_) if !source.from_rds() => {
             return Err(ConfigError::invalid(
                 key("region"),
-                "expected only with db_instance or db_cluster (where RDS is asked for the \
-                 endpoint); an endpoint is resolved by DNS and the group's region is in its ARN",
+                "expected only where RDS is asked for the endpoint (db_instance, db_cluster, \
+                 db_cluster_endpoint, db_proxy); an endpoint is resolved by DNS and the group's \
+                 region is in its ARN",
             ))
         }
         Some(r) => {
@@ -562,6 +576,52 @@ fn target(i: usize, t: &RawTarget) -> Result<Target, ConfigError> {
         role,
         database_region,
     })
+}
+
+/// Exactly one of `endpoint`, `db_instance`, `db_cluster`, `db_cluster_endpoint` or
+/// `db_proxy`.
+fn source(t: &RawTarget, key: &dyn Fn(&str) -> String) -> Result<EndpointSource, ConfigError> {
+    let rds = |k: &str, id: &String| at(key(k), values::rds_identifier(id));
+    let given = [
+        t.endpoint.is_some(),
+        t.db_instance.is_some(),
+        t.db_cluster.is_some(),
+        t.db_cluster_endpoint.is_some(),
+        t.db_proxy.is_some(),
+    ];
+    if given.iter().filter(|g| **g).count() != 1 {
+        return Err(ConfigError::invalid(
+            key("endpoint"),
+            "expected exactly one of endpoint, db_instance, db_cluster, db_cluster_endpoint or db_proxy",
+        ));
+    }
+    if let Some(h) = &t.endpoint {
+        let host = at(key("endpoint"), values::hostname(h))?;
+        at(key("endpoint"), single_instance_endpoint(&host))?;
+        return Ok(EndpointSource::Hostname(host));
+    }
+    if let Some(id) = &t.db_instance {
+        return Ok(EndpointSource::DbInstance(rds("db_instance", id)?));
+    }
+    if let Some(id) = &t.db_cluster {
+        return Ok(EndpointSource::DbCluster(rds("db_cluster", id)?));
+    }
+    if let Some(id) = &t.db_cluster_endpoint {
+        return Ok(EndpointSource::DbClusterEndpoint(rds(
+            "db_cluster_endpoint",
+            id,
+        )?));
+    }
+    let name = rds(
+        "db_proxy",
+        t.db_proxy.as_ref().expect("one source is given"),
+    )?;
+    let endpoint = t
+        .proxy_endpoint
+        .as_ref()
+        .map(|e| rds("proxy_endpoint", e))
+        .transpose()?;
+    Ok(EndpointSource::DbProxy { name, endpoint })
 }
 
 /// `role_arn` and `external_id`. ELBv2 has no resource-based policies, so only a principal

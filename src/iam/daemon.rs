@@ -111,6 +111,60 @@ pub fn policy(config: &Config, who: &Credentials) -> Result<Policy, String> {
             clusters.into_iter().collect(),
         ));
     }
+    // A custom endpoint is read by name, then its cluster, which the config does not name;
+    // a proxy's ARN holds its resource ID, not its name. Read-only, in the database's
+    // account and region. https://docs.aws.amazon.com/service-authorization/latest/reference/list_amazonrds.html
+    let rds_reads = |want: fn(&EndpointSource) -> Option<Vec<String>>| {
+        targets
+            .iter()
+            .flat_map(|t| {
+                let scope = scope_of(t, &t.database_region);
+                want(&t.source)
+                    .unwrap_or_default()
+                    .into_iter()
+                    .map(move |r| scope.arn("rds", &r))
+            })
+            .collect::<BTreeSet<_>>()
+    };
+    let custom = rds_reads(|s| match s {
+        EndpointSource::DbClusterEndpoint(id) => {
+            Some(vec![format!("cluster-endpoint:{id}"), "cluster:*".into()])
+        }
+        _ => None,
+    });
+    if !custom.is_empty() {
+        statements.push(Statement::new(
+            "ReadTheseCustomEndpointsAndTheirClusters",
+            &["rds:DescribeDBClusterEndpoints", "rds:DescribeDBClusters"],
+            custom.into_iter().collect(),
+        ));
+    }
+    let proxies = rds_reads(|s| match s {
+        EndpointSource::DbProxy { endpoint, .. } => Some(match endpoint {
+            None => vec!["db-proxy:*".into()],
+            Some(_) => vec!["db-proxy:*".into(), "db-proxy-endpoint:*".into()],
+        }),
+        _ => None,
+    });
+    if !proxies.is_empty() {
+        let mut actions = vec!["rds:DescribeDBProxies"];
+        if targets.iter().any(|t| {
+            matches!(
+                &t.source,
+                EndpointSource::DbProxy {
+                    endpoint: Some(_),
+                    ..
+                }
+            )
+        }) {
+            actions.push("rds:DescribeDBProxyEndpoints");
+        }
+        statements.push(Statement::new(
+            "ReadProxies",
+            &actions,
+            proxies.into_iter().collect(),
+        ));
+    }
     // A cluster followed instance by instance lists its instances with DescribeDBInstances
     // filtered by cluster: with no instance named, IAM authorizes it on every instance
     // (`db:*`) of the account and region. Read-only, and no identifier narrows it.

@@ -27,9 +27,16 @@ impl<G: TargetGroups, R: Resolve, D: Discover> Syncer<G, R, D> {
         }
         let followed: Vec<&Member> = endpoint.followed(self.target.members).collect();
         if followed.is_empty() {
+            let which = match &self.target.source {
+                EndpointSource::DbClusterEndpoint(_) => "no member has an endpoint".to_string(),
+                _ => format!(
+                    "none with role = \"{}\" has an endpoint",
+                    self.target.members.as_str()
+                ),
+            };
             return Err(SyncError::NoMembers {
-                cluster: self.target.source.to_string(),
-                role: self.target.members.as_str(),
+                source_name: self.target.source.to_string(),
+                which,
             });
         }
         let mut addresses = BTreeSet::new();

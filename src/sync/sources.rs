@@ -181,7 +181,7 @@ impl<G: TargetGroups, R: Resolve, D: Discover> Syncer<G, R, D> {
     /// `drift_check` so that a changed endpoint or port is followed without a restart. A
     /// failed refresh keeps the last known endpoint: DNS goes on being followed.
     pub(super) async fn ensure_endpoint(&self, mem: &mut Memory) -> Result<DbEndpoint, SyncError> {
-        let from_rds = !matches!(self.target.source, EndpointSource::Hostname(_));
+        let from_rds = self.target.source.from_rds();
         let now = Instant::now();
         if let Some((e, at)) = &mem.endpoint {
             let since = now.duration_since(*at);
@@ -225,7 +225,7 @@ impl<G: TargetGroups, R: Resolve, D: Discover> Syncer<G, R, D> {
                 "configured port differs from the database's port; using the configured one");
         }
         match known {
-            None if !matches!(self.target.source, EndpointSource::Hostname(_)) => {
+            None if self.target.source.from_rds() => {
                 info!(target_name = %name, source = %self.target.source, hostname = %found.address, "discovered the database endpoint")
             }
             Some(old) if old.address != found.address || old.port != found.port => {

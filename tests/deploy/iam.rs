@@ -293,14 +293,24 @@ fn the_example_policies_are_what_iam_policy_prints() {
 }
 
 /// Daemon calls needed only by some configurations, and the target line that needs each.
-const SHAPE_CALLS: &[(&str, &str)] = &[
-    ("rds:DescribeDBInstances", "db_instance = \"orders\"\n"),
-    ("rds:DescribeDBClusters", "db_cluster = \"ledger\"\n"),
-    ("elasticloadbalancing:AddTags", "adopt = true\n"),
-    (
-        "sts:AssumeRole",
-        "role_arn = \"arn:aws:iam::222222222222:role/pglink-target\"\n",
-    ),
+const INSTANCE: &str = "db_instance = \"orders\"\n";
+const CLUSTER: &str = "db_cluster = \"ledger\"\n";
+const READERS: &str = "db_cluster = \"ledger\"\nrole = \"readers\"\n";
+const CUSTOM: &str = "db_cluster_endpoint = \"ledger-analytics\"\n";
+const PROXY: &str = "db_proxy = \"ledger-proxy\"\n";
+const PROXY_ENDPOINT: &str = "db_proxy = \"ledger-proxy\"\nproxy_endpoint = \"ro\"\n";
+const ADOPT: &str = "adopt = true\n";
+const ROLE: &str = "role_arn = \"arn:aws:iam::222222222222:role/pglink-target\"\n";
+
+/// Actions only some config shapes need, with those shapes.
+const SHAPE_CALLS: &[(&str, &[&str])] = &[
+    ("rds:DescribeDBInstances", &[INSTANCE, READERS, CUSTOM]),
+    ("rds:DescribeDBClusters", &[CLUSTER, READERS, CUSTOM]),
+    ("rds:DescribeDBClusterEndpoints", &[CUSTOM]),
+    ("rds:DescribeDBProxies", &[PROXY, PROXY_ENDPOINT]),
+    ("rds:DescribeDBProxyEndpoints", &[PROXY_ENDPOINT]),
+    ("elasticloadbalancing:AddTags", &[ADOPT]),
+    ("sts:AssumeRole", &[ROLE]),
 ];
 
 /// Each configuration shape gets exactly the actions its calls need: every call the daemon
@@ -326,10 +336,16 @@ fn generated_daemon_policies_allow_exactly_the_calls_of_each_config_shape() {
     }
     let dir = tempfile::tempdir().unwrap();
     let hostname = "endpoint = \"db.c9akciq32.us-east-1.rds.amazonaws.com\"\n";
-    let shapes = [("hostname", hostname)]
-        .into_iter()
-        .chain(SHAPE_CALLS.iter().map(|(action, line)| (*action, *line)));
-    for (shape, line) in shapes {
+    let mut lines = vec![hostname];
+    for (_, shapes) in SHAPE_CALLS {
+        for line in *shapes {
+            if !lines.contains(line) {
+                lines.push(line);
+            }
+        }
+    }
+    for line in lines {
+        let shape = line.trim();
         let source = if line.starts_with("db_") || line == hostname {
             ""
         } else {
@@ -347,7 +363,11 @@ fn generated_daemon_policies_allow_exactly_the_calls_of_each_config_shape() {
         }
         let wanted: BTreeSet<String> = required
             .keys()
-            .filter(|a| SHAPE_CALLS.iter().all(|(only, l)| only != *a || *l == line))
+            .filter(|a| {
+                SHAPE_CALLS
+                    .iter()
+                    .all(|(only, shapes)| only != *a || shapes.contains(&line))
+            })
             .map(|a| a.to_lowercase())
             .collect();
         assert_eq!(allowed, wanted, "config shape {shape}:\n{text}");
