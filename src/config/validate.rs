@@ -680,15 +680,20 @@ fn adopt(raw: &RawAdopt) -> Result<Adopt, String> {
 /// [`super::rds_name`]): followed as one name, the group would only ever hold the instance
 /// last drawn.
 fn single_instance_endpoint(host: &str) -> Result<(), String> {
-    let kind = match super::rds_name::classify(host) {
-        super::rds_name::Kind::ClusterReader => "reader endpoint",
-        super::rds_name::Kind::ClusterCustom => "custom endpoint",
+    let (kind, instead) = match super::rds_name::classify(host) {
+        super::rds_name::Kind::ClusterReader => (
+            "reader endpoint",
+            "db_cluster = \"ID\" with role = \"readers\" keeps every reader in the group",
+        ),
+        super::rds_name::Kind::ClusterCustom => (
+            "custom endpoint",
+            "db_cluster_endpoint = \"ID\" keeps every member in the group",
+        ),
         _ => return Ok(()),
     };
     Err(format!(
         "{host:?} is an RDS cluster's {kind}, which answers one instance at random per query; \
-         give the cluster instead (db_cluster = \"ID\" with role = \"readers\" keeps every \
-         reader in the group), or a writer or instance endpoint"
+         {instead}"
     ))
 }
 
