@@ -77,6 +77,7 @@ pub struct Metrics {
     pub drift_repairs: Family<TargetLabel, Counter>,
     pub detection_to_registration: Family<TargetLabel, Histogram>,
     pub registration_to_healthy: Family<TargetLabel, Histogram>,
+    pub detection_to_removal: Family<TargetLabel, Histogram>,
     pub aws_calls: Family<OperationLabel, Counter>,
     pub aws_errors: Family<ErrorLabels, Counter>,
     pub aws_call_duration: Family<OperationLabel, Histogram>,
@@ -159,6 +160,7 @@ impl Metrics {
             drift_repairs: add(r, "drift_repairs", "Addresses DNS still names registered again: the group had lost them (removed by hand or by another tool)", family()),
             detection_to_registration: add(r, "detection_to_registration_seconds", "From the first pass that saw a new address in DNS to its successful registration", histograms(phase_histogram)),
             registration_to_healthy: add(r, "registration_to_healthy_seconds", "From registering an address to the first read that reports it healthy (the NLB's part)", histograms(phase_histogram)),
+            detection_to_removal: add(r, "detection_to_removal_seconds", "From the first pass that saw a change in DNS to the deregistration of the address it replaced (the removal delay included)", histograms(phase_histogram)),
             aws_calls: add(r, "aws_api_calls", "AWS API calls by operation", family()),
             aws_errors: add(r, "aws_api_errors", "Failed AWS API calls by operation and kind", family()),
             aws_call_duration: add(r, "aws_api_call_duration_seconds", "AWS API call latency by operation, SDK retries included", histograms(aws_call_histogram)),
@@ -207,6 +209,7 @@ impl Metrics {
         create(&self.drift_repairs, &target);
         create(&self.detection_to_registration, &target);
         create(&self.registration_to_healthy, &target);
+        create(&self.detection_to_removal, &target);
         create(&self.last_success, &target);
         create(&self.synced, &target);
     }

@@ -276,6 +276,9 @@ fn latencies_and_states_are_exported(text: &str) {
         &[("operation", "DescribeTargetHealth")],
     );
     at_least_one("pglink_dns_query_duration_seconds_count", &[]);
+    // The failover's three figures: pglink's part, the NLB's, and the old target's removal.
+    at_least_one("pglink_detection_to_registration_seconds_count", &[t]);
+    at_least_one("pglink_detection_to_removal_seconds_count", &[t]);
     at_least_one("pglink_target_synced", &[t]);
     // The new target: `initial` right after pglink registered it, `healthy` once read.
     let states: f64 = ["initial", "healthy"]

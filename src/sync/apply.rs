@@ -36,7 +36,17 @@ impl<G: TargetGroups, R: Resolve, D: Discover> Syncer<G, R, D> {
             self.groups
                 .deregister(&group.arn, &specs(&plan.deregister, &group.vpc_cidrs))
                 .await?;
-            info!(target_name = %self.target.name, count = plan.deregister.len(), "deregistered targets");
+            // Since the change that replaced them was first seen (unset for a drift repair).
+            let since_change = mem.change_seen_at.map(|t| t.elapsed());
+            if let Some(waited) = since_change {
+                let histogram = self
+                    .metrics
+                    .detection_to_removal
+                    .get_or_create(&Metrics::target(&self.target.name));
+                histogram.observe(waited.as_secs_f64());
+            }
+            info!(target_name = %self.target.name, count = plan.deregister.len(),
+                detection_to_removed_ms = since_change.map(|d| d.as_millis() as u64), "deregistered targets");
             let labels = Metrics::action(&self.target.name, "deregister");
             self.metrics
                 .changes
