@@ -57,6 +57,11 @@ impl RdsDiscovery {
         Self { clients }
     }
 
+    /// The clients RDS is asked with (the database's region, the target's role).
+    pub fn clients(&self) -> &RegionClients {
+        &self.clients
+    }
+
     async fn instance(&self, id: &str) -> Result<DbEndpoint, AwsError> {
         let out = self
             .clients

@@ -15,6 +15,7 @@ pub mod budget;
 pub mod commands;
 pub mod config;
 pub mod discover;
+pub mod drill;
 pub mod error;
 #[cfg(test)]
 mod fakes;

@@ -138,6 +138,33 @@ enum Command {
         )]
         url: String,
     },
+    /// Fail a target's database over on purpose and time each step of the recovery on your
+    /// own stack; without --yes, only show what it would do.
+    Drill {
+        #[command(flatten)]
+        config: ConfigArg,
+        /// The [[targets]] name whose database to fail over (db_instance, or db_cluster
+        /// followed by its writer).
+        #[arg(long, value_name = "NAME")]
+        target: String,
+        /// Fail the database over for real (RebootDBInstance with ForceFailover, or
+        /// FailoverDBCluster): the database is unavailable while RDS fails over.
+        #[arg(long)]
+        yes: bool,
+        /// How long to wait for every step.
+        #[arg(long, default_value = "15m", value_parser = humantime::parse_duration)]
+        timeout: std::time::Duration,
+        /// HOST:PORT to connect to through the consumer's path (the endpoint or the NLB);
+        /// its first successful connect after the DNS change is a step.
+        #[arg(long, value_name = "HOST:PORT")]
+        probe: Option<String>,
+        /// Only watch: a running daemon keeps the group (default: drill syncs the target
+        /// itself, with the daemon's rules).
+        #[arg(long)]
+        watch: bool,
+        #[arg(long, value_enum, default_value = "text")]
+        output: OutputArg,
+    },
     /// Print a shell completion script to stdout (`pglink completions bash >
     /// /etc/bash_completion.d/pglink`).
     Completions {
@@ -250,6 +277,26 @@ fn main() -> ExitCode {
             }
         },
         Command::Healthcheck { url } => commands::healthcheck(&url),
+        Command::Drill {
+            config,
+            target,
+            yes,
+            timeout,
+            probe,
+            watch,
+            output,
+        } => commands::drill(
+            config.config,
+            log_format,
+            commands::DrillArgs {
+                target,
+                yes,
+                timeout,
+                probe,
+                watch,
+                json: output == OutputArg::Json,
+            },
+        ),
         Command::Completions { shell } => {
             clap_complete::generate(shell, &mut Cli::command(), "pglink", &mut std::io::stdout());
             Exit::Ok

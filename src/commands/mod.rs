@@ -3,6 +3,7 @@
 
 mod bootstrap;
 mod check;
+mod drill;
 mod healthcheck;
 mod iam_policy;
 mod once;
@@ -25,6 +26,7 @@ use crate::targets::{ElbTargetGroups, TagCache};
 
 pub use bootstrap::{accept_cmd as accept, bootstrap, teardown_cmd as teardown};
 pub use check::check_config;
+pub use drill::{drill, DrillArgs};
 pub use healthcheck::healthcheck;
 pub use iam_policy::{bootstrap_policy, iam_policy};
 pub use once::sync_once;

@@ -59,6 +59,17 @@ struct Shared {
     stop: AtomicBool,
 }
 
+/// Sets the running server's records; see [`TestDns::records`].
+#[derive(Clone)]
+pub struct Records(Arc<Shared>);
+
+impl Records {
+    pub fn set(&self, name: &str, behaviour: Behaviour) {
+        let mut zone = self.0.zone.lock().unwrap_or_else(|e| e.into_inner());
+        zone.names.insert(key(name), behaviour);
+    }
+}
+
 /// The running server; stopped (thread joined) on drop.
 pub struct TestDns {
     pub addr: SocketAddr,
@@ -113,6 +124,12 @@ impl TestDns {
     /// Sets how `name` answers (case-insensitive, trailing dot optional).
     pub fn set(&self, name: &str, behaviour: Behaviour) {
         self.zone().names.insert(key(name), behaviour);
+    }
+
+    /// A handle that sets records from elsewhere (another thread, a proxy hook) while
+    /// the server runs.
+    pub fn records(&self) -> Records {
+        Records(self.shared.clone())
     }
 
     /// Forgets `name`; it then answers NXDOMAIN.

@@ -7,6 +7,7 @@
 
 pub mod apt;
 pub mod dns;
+pub mod drill;
 pub mod fixture;
 pub mod moto;
 pub mod openmetrics;

@@ -154,6 +154,13 @@ impl Proxy {
         }
     }
 
+    /// From now on a successful failover call (RebootDBInstance with ForceFailover,
+    /// FailoverDBCluster) writes RDS's failover events and runs `hook` with the
+    /// database's identifier after `delay`, as RDS repoints its name.
+    pub fn on_failover(&self, delay: Duration, hook: impl Fn(&str) + Send + Sync + 'static) {
+        self.strict.on_failover(delay, Arc::new(hook));
+    }
+
     /// Nothing listens at `ip` any more: with a health model, its targets turn
     /// `unhealthy` once registration is over.
     pub fn set_unhealthy(&self, ip: IpAddr) {

@@ -14,6 +14,7 @@
 mod call;
 mod endpoints;
 mod facts;
+mod failover;
 mod health;
 pub mod kit;
 
@@ -27,6 +28,7 @@ use ipnet::IpNet;
 
 pub use call::{Call, Target};
 use facts::Facts;
+pub use failover::Hook;
 use health::Health;
 
 /// Which AWS rules the proxy enforces. Faults injected with `Proxy::inject` come first.
@@ -126,6 +128,7 @@ pub struct Layer {
     rules: Strict,
     facts: Facts,
     endpoints: endpoints::Endpoints,
+    failovers: failover::Failovers,
     health: Health,
     tokens: Mutex<(f64, Instant)>,
     throttled: AtomicUsize,
@@ -137,6 +140,7 @@ impl Layer {
         Layer {
             facts: Facts::new(upstream),
             endpoints: endpoints::Endpoints::default(),
+            failovers: failover::Failovers::default(),
             health: Health::new(rules.health),
             tokens: Mutex::new((burst, Instant::now())),
             throttled: AtomicUsize::new(0),
@@ -150,6 +154,12 @@ impl Layer {
 
     pub fn throttled(&self) -> usize {
         self.throttled.load(Ordering::Relaxed)
+    }
+
+    /// From now on a successful failover call runs `hook` after `delay` (see
+    /// `failover.rs`).
+    pub fn on_failover(&self, delay: Duration, hook: Hook) {
+        self.failovers.on_failover(delay, hook);
     }
 
     /// Before upstream: a rule's answer, or `None` to forward.
@@ -187,12 +197,18 @@ impl Layer {
         if call.elbv2 {
             return None;
         }
+        if let Some(xml) = self.failovers.answer(call) {
+            return Some(xml);
+        }
         self.endpoints.answer(call, &self.facts).await
     }
 
     /// After upstream answered `status`: keeps the health model's books, and returns a
     /// new DescribeTargetHealth answer when the model applies.
     pub async fn after(&self, call: &Call, status: u16) -> Option<String> {
+        if status == 200 {
+            self.failovers.after(call);
+        }
         if !call.elbv2 || status != 200 || self.rules.health.is_none() {
             return None;
         }

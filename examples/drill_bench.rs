@@ -1,0 +1,58 @@
+//! `pglink drill` on the emulator, as a user runs it on their own stack: a Multi-AZ
+//! instance is failed over with `--yes`, and the drill's table says how long each step
+//! took after the API call. In this world RDS repoints the name 3 s after the call and the
+//! NLB's registration takes 2 s (the strict proxy's model); on AWS those parts are RDS's
+//! 60-120 s and the NLB's minutes, which is why the figure is worth measuring there.
+//!
+//!     cargo build && cargo run --example drill_bench -- [RUNS=3]
+
+#[path = "../tests/support/mod.rs"]
+mod support;
+
+use std::path::PathBuf;
+
+use support::fixture;
+
+fn pglink_binary() -> PathBuf {
+    let exe = std::env::current_exe().expect("current exe");
+    let bin = exe
+        .parent()
+        .and_then(|p| p.parent())
+        .expect("target dir")
+        .join("pglink");
+    assert!(
+        bin.exists(),
+        "{} not found: run `cargo build` first",
+        bin.display()
+    );
+    bin
+}
+
+#[tokio::main]
+async fn main() {
+    for (k, v) in fixture::AWS_ENV {
+        std::env::set_var(k, v);
+    }
+    let runs: usize = support::arg(1, 3);
+    let bin = pglink_binary();
+    for run in 1..=runs {
+        let d = support::drill::drill_world(bin.to_str().unwrap()).await;
+        let probe = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        let probe = probe.local_addr().unwrap().to_string();
+        let out = d.run(&[
+            "--target",
+            "analytics",
+            "--yes",
+            "--timeout",
+            "120s",
+            "--probe",
+            &probe,
+        ]);
+        println!(
+            "run {run} of {runs} ({} build), exit {:?}\n{}",
+            support::build_profile(),
+            out.status.code(),
+            String::from_utf8_lossy(&out.stdout)
+        );
+    }
+}

@@ -1,0 +1,209 @@
+//! `pglink drill`'s record: the steps of a forced failover, each as the time after the API
+//! call that started it, and how they read as a table or JSON. Pure: the command
+//! (`commands/drill.rs`) observes, this keeps the books.
+//!
+//! Who owns each step: RDS (the failover and its events, the DNS change: 60-120 s for a
+//! Multi-AZ instance, under 35 s for a Multi-AZ DB cluster), pglink (registering the new
+//! address once DNS shows it), the NLB (registration and health checks: minutes), pglink
+//! again (removing the old address after the removal delay).
+
+use std::collections::BTreeMap;
+use std::fmt::Write as _;
+use std::time::Duration;
+
+use serde::Serialize;
+
+/// One observable step of a failover, in the order they usually come.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Step {
+    /// RDS lists a failover event for the database (best effort: may lag minutes).
+    RdsFailoverStarted,
+    /// RDS lists the failover as completed.
+    RdsFailoverCompleted,
+    /// The database's name answers a new address.
+    DnsChanged,
+    /// The new address is in the target group.
+    Registered,
+    /// The NLB reports the new target healthy.
+    Healthy,
+    /// The old address has left the target group (or is draining).
+    OldRemoved,
+    /// A TCP connection through the consumer's path succeeded after the DNS change.
+    ProbeConnected,
+}
+
+impl Step {
+    pub const ALL: [Step; 7] = [
+        Step::RdsFailoverStarted,
+        Step::RdsFailoverCompleted,
+        Step::DnsChanged,
+        Step::Registered,
+        Step::Healthy,
+        Step::OldRemoved,
+        Step::ProbeConnected,
+    ];
+
+    pub fn describe(self) -> &'static str {
+        match self {
+            Step::RdsFailoverStarted => "RDS reports the failover",
+            Step::RdsFailoverCompleted => "RDS reports it completed",
+            Step::DnsChanged => "DNS answers the new address",
+            Step::Registered => "new address registered",
+            Step::Healthy => "new target healthy",
+            Step::OldRemoved => "old target removed",
+            Step::ProbeConnected => "probe connects",
+        }
+    }
+
+    /// Who the time of this step belongs to.
+    pub fn owner(self) -> &'static str {
+        match self {
+            Step::RdsFailoverStarted | Step::RdsFailoverCompleted | Step::DnsChanged => "RDS",
+            Step::Registered | Step::OldRemoved => "pglink",
+            Step::Healthy => "NLB",
+            Step::ProbeConnected => "end to end",
+        }
+    }
+}
+
+/// When each wanted step was first seen, after the failover call.
+#[derive(Debug, Clone, Default)]
+pub struct Timeline {
+    wanted: Vec<Step>,
+    seen: BTreeMap<Step, (Duration, String)>,
+}
+
+impl Timeline {
+    /// Every step, without the probe unless one was asked for.
+    pub fn new(probe: bool) -> Self {
+        Self {
+            wanted: Step::ALL
+                .into_iter()
+                .filter(|s| probe || *s != Step::ProbeConnected)
+                .collect(),
+            seen: BTreeMap::new(),
+        }
+    }
+
+    /// Records `step` at `after` unless it was seen already; true when it is new.
+    pub fn see(&mut self, step: Step, after: Duration, detail: impl Into<String>) -> bool {
+        if self.seen.contains_key(&step) || !self.wanted.contains(&step) {
+            return false;
+        }
+        self.seen.insert(step, (after, detail.into()));
+        true
+    }
+
+    pub fn has(&self, step: Step) -> bool {
+        self.seen.contains_key(&step)
+    }
+
+    /// The wanted steps not seen yet.
+    pub fn missing(&self) -> Vec<Step> {
+        self.wanted
+            .iter()
+            .copied()
+            .filter(|s| !self.seen.contains_key(s))
+            .collect()
+    }
+
+    pub fn done(&self) -> bool {
+        self.missing().is_empty()
+    }
+
+    /// The table: one line per wanted step, its seconds after the call (or what is missing).
+    pub fn table(&self) -> String {
+        let mut out = format!(
+            "{:<30} {:>9}  {:<10} {}\n",
+            "step", "seconds", "owner", "detail"
+        );
+        for step in &self.wanted {
+            let (seconds, detail) = match self.seen.get(step) {
+                Some((after, detail)) => (format!("{:.1}", after.as_secs_f64()), detail.as_str()),
+                None => ("-".to_string(), "not seen within the timeout"),
+            };
+            let _ = writeln!(
+                out,
+                "{:<30} {:>9}  {:<10} {}",
+                step.describe(),
+                seconds,
+                step.owner(),
+                detail
+            );
+        }
+        out
+    }
+
+    /// One record per wanted step, `seconds` null when it was not seen.
+    pub fn records(&self) -> Vec<serde_json::Value> {
+        self.wanted
+            .iter()
+            .map(|step| {
+                let seen = self.seen.get(step);
+                serde_json::json!({
+                    "step": step,
+                    "description": step.describe(),
+                    "owner": step.owner(),
+                    "seconds": seen.map(|(after, _)| after.as_secs_f64()),
+                    "detail": seen.map(|(_, detail)| detail.clone()),
+                })
+            })
+            .collect()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn steps_are_recorded_once_and_missing_ones_named() {
+        let mut t = Timeline::new(false);
+        assert!(t.see(
+            Step::DnsChanged,
+            Duration::from_secs(61),
+            "10.0.1.10 -> 10.0.2.20"
+        ));
+        assert!(!t.see(Step::DnsChanged, Duration::from_secs(70), "later"));
+        assert!(!t.see(
+            Step::ProbeConnected,
+            Duration::from_secs(1),
+            "not asked for"
+        ));
+        t.see(
+            Step::Registered,
+            Duration::from_millis(61_600),
+            "10.0.2.20:5432",
+        );
+        assert_eq!(
+            t.missing(),
+            [
+                Step::RdsFailoverStarted,
+                Step::RdsFailoverCompleted,
+                Step::Healthy,
+                Step::OldRemoved
+            ]
+        );
+        let table = t.table();
+        assert!(table.contains("DNS answers the new address"), "{table}");
+        assert!(table.contains("61.0"), "{table}");
+        assert!(table.contains("61.6"), "{table}");
+        assert!(!table.contains("probe"), "{table}");
+        let records = t.records();
+        assert_eq!(records.len(), 6);
+        assert_eq!(records[2]["step"], "dns_changed");
+        assert_eq!(records[2]["seconds"], 61.0);
+        assert!(records[4]["seconds"].is_null());
+    }
+
+    #[test]
+    fn done_once_every_wanted_step_is_seen() {
+        let mut t = Timeline::new(true);
+        for (i, step) in Step::ALL.into_iter().enumerate() {
+            assert!(!t.done());
+            t.see(step, Duration::from_secs(i as u64), "");
+        }
+        assert!(t.done());
+    }
+}
