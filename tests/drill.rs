@@ -117,3 +117,29 @@ async fn target_group(d: &Drill) -> String {
         .unwrap()
         .to_string()
 }
+
+/// Beside a running daemon, `--watch` only watches: the daemon registers the new address.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn beside_a_daemon_the_drill_only_watches() {
+    let d = drill_world().await;
+    let daemon = fixture::Daemon::start(BIN, std::path::Path::new(&d.config), &[]);
+    let out = d.run(&[
+        "--target",
+        "analytics",
+        "--yes",
+        "--watch",
+        "--timeout",
+        "90s",
+    ]);
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out));
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        stdout.contains("new address registered") && stdout.contains("10.0.2.20:5432"),
+        "{stdout}"
+    );
+    let logs = daemon.logs();
+    assert!(
+        logs.contains("ip=10.0.2.20") && logs.contains("action=\"registering\""),
+        "the daemon, not the drill, registered the new address:\n{logs}"
+    );
+}
