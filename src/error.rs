@@ -203,10 +203,30 @@ fn credentials_advice(err: &CredentialsError) -> String {
 }
 
 fn dispatch_detail(d: &aws_smithy_runtime_api::client::result::DispatchFailure) -> String {
-    if d.is_timeout() {
-        "connection timed out".into()
-    } else if d.is_io() {
-        "connection failed".into()
+    let chain = d
+        .as_connector_error()
+        .map(|e| error_chain(e))
+        .unwrap_or_default();
+    dispatch_cause(&chain, d.is_timeout(), d.is_io())
+}
+
+/// Why a request never reached AWS, with what to check. A name that does not resolve is
+/// most often a region that does not exist (its endpoint has no DNS name) or a host
+/// without DNS.
+fn dispatch_cause(chain: &str, timeout: bool, io: bool) -> String {
+    let lower = chain.to_ascii_lowercase();
+    if lower.contains("dns error")
+        || lower.contains("failed to lookup address")
+        || lower.contains("name or service not known")
+    {
+        return "the AWS endpoint's name does not resolve: check [aws] region (or AWS_REGION), \
+                a target group ARN's region, and this host's DNS"
+            .into();
+    }
+    if timeout {
+        "connection timed out (check the network path or proxy to AWS)".into()
+    } else if io {
+        "connection failed (check the network path or proxy to AWS)".into()
     } else {
         "request could not be sent".into()
     }
@@ -268,6 +288,17 @@ mod tests {
         assert!(classify(403, "AccessDenied")
             .to_string()
             .contains("pglink iam-policy"));
+    }
+
+    #[test]
+    fn an_endpoint_name_that_does_not_resolve_points_to_the_region() {
+        let chain = "dispatch failure: io error: client error (Connect): dns error: failed to lookup address information: Name or service not known";
+        let detail = dispatch_cause(chain, false, true);
+        assert!(detail.contains("check [aws] region"), "{detail}");
+        assert_eq!(
+            dispatch_cause("io error: Connection refused (os error 111)", false, true),
+            "connection failed (check the network path or proxy to AWS)"
+        );
     }
 
     #[test]

@@ -13,6 +13,16 @@ pub enum Mark {
 }
 
 impl Mark {
+    /// The action's name in `--output json`.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Ok => "ok",
+            Self::Create => "create",
+            Self::Update => "update",
+            Self::Delete => "delete",
+        }
+    }
+
     fn symbol(self) -> char {
         match self {
             Self::Ok => '=',

@@ -136,7 +136,7 @@ fn print_outcome(o: &Outcome, s: &BootstrapSettings, journal: &Journal, as_json:
         let plan: Vec<_> = journal
             .entries
             .iter()
-            .map(|e| json!({ "action": format!("{:?}", e.mark).to_lowercase(), "resource": e.resource, "detail": e.detail }))
+            .map(|e| json!({ "action": e.mark.as_str(), "resource": e.resource, "detail": e.detail }))
             .collect();
         let doc = json!({ "schema_version": SCHEMA_VERSION, "stack": o, "plan": plan, "support_request": request, "targets_snippet": snippet });
         println!("{}", serde_json::to_string_pretty(&doc).unwrap_or_default());
