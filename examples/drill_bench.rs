@@ -9,24 +9,7 @@
 #[path = "../tests/support/mod.rs"]
 mod support;
 
-use std::path::PathBuf;
-
 use support::fixture;
-
-fn pglink_binary() -> PathBuf {
-    let exe = std::env::current_exe().expect("current exe");
-    let bin = exe
-        .parent()
-        .and_then(|p| p.parent())
-        .expect("target dir")
-        .join("pglink");
-    assert!(
-        bin.exists(),
-        "{} not found: run `cargo build` first",
-        bin.display()
-    );
-    bin
-}
 
 #[tokio::main]
 async fn main() {
@@ -34,7 +17,7 @@ async fn main() {
         std::env::set_var(k, v);
     }
     let runs: usize = support::arg(1, 3);
-    let bin = pglink_binary();
+    let bin = support::pglink_binary();
     for run in 1..=runs {
         let d = support::drill::drill_world(bin.to_str().unwrap()).await;
         let probe = std::net::TcpListener::bind("127.0.0.1:0").unwrap();

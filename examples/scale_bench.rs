@@ -21,7 +21,6 @@ mod support;
 
 use std::collections::BTreeMap;
 use std::net::IpAddr;
-use std::path::PathBuf;
 use std::time::{Duration, Instant, SystemTime};
 
 use support::dns::{Behaviour, TestDns};
@@ -56,21 +55,6 @@ fn answer(dns: &TestDns, target: usize, generation: usize) {
             ttl: 1,
         },
     );
-}
-
-fn pglink_binary() -> PathBuf {
-    let exe = std::env::current_exe().expect("current exe");
-    let bin = exe
-        .parent()
-        .and_then(|p| p.parent())
-        .expect("target dir")
-        .join("pglink");
-    assert!(
-        bin.exists(),
-        "{} not found: run `cargo build` first",
-        bin.display()
-    );
-    bin
 }
 
 /// Sum of a counter over all targets, from /metrics.
@@ -168,7 +152,7 @@ async fn main() {
     let failovers: usize = support::arg(2, 50);
     let describe: f64 = support::arg(3, 2.0);
     let steady = Duration::from_secs(support::arg(4, 30));
-    let bin = pglink_binary();
+    let bin = support::pglink_binary();
     let moto = Moto::start();
     let proxy = Proxy::start_blocking(&moto.endpoint);
     let dns = TestDns::start();

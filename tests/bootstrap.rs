@@ -134,6 +134,28 @@ impl Db {
             .service_configurations()
             .to_vec()
     }
+
+    /// A consumer's interface endpoint on the stack's endpoint service; returns its ID.
+    async fn consumer_endpoint(&self) -> String {
+        let service_name = self.endpoint_services().await[0]
+            .service_name()
+            .unwrap()
+            .to_string();
+        self.c
+            .ec2
+            .create_vpc_endpoint()
+            .vpc_endpoint_type(aws_sdk_ec2::types::VpcEndpointType::Interface)
+            .vpc_id(&self.vpc_id)
+            .service_name(&service_name)
+            .subnet_ids(&self.subnets[0])
+            .send()
+            .await
+            .unwrap()
+            .vpc_endpoint()
+            .and_then(|e| e.vpc_endpoint_id())
+            .unwrap()
+            .to_string()
+    }
 }
 
 fn text(out: &Output) -> String {
@@ -1015,24 +1037,7 @@ async fn teardown_with_a_live_consumer_needs_reject_connections() {
     let db = database().await;
     let config = db.config(INSTANCE);
     assert_eq!(db.run(&config, &["bootstrap"]).status.code(), Some(0));
-    let service_name = db.endpoint_services().await[0]
-        .service_name()
-        .unwrap()
-        .to_string();
-    let endpoint =
-        db.c.ec2
-            .create_vpc_endpoint()
-            .vpc_endpoint_type(aws_sdk_ec2::types::VpcEndpointType::Interface)
-            .vpc_id(&db.vpc_id)
-            .service_name(&service_name)
-            .subnet_ids(&db.subnets[0])
-            .send()
-            .await
-            .unwrap()
-            .vpc_endpoint()
-            .and_then(|e| e.vpc_endpoint_id())
-            .unwrap()
-            .to_string();
+    let endpoint = db.consumer_endpoint().await;
 
     let out = db.run(&config, &["teardown"]);
     assert_eq!(out.status.code(), Some(0), "{}", text(&out));
@@ -1072,24 +1077,7 @@ async fn accept_takes_only_the_allowed_accounts_pending_connections() {
     let db = database().await;
     let config = db.config(INSTANCE);
     assert_eq!(db.run(&config, &["bootstrap"]).status.code(), Some(0));
-    let service_name = db.endpoint_services().await[0]
-        .service_name()
-        .unwrap()
-        .to_string();
-    let endpoint =
-        db.c.ec2
-            .create_vpc_endpoint()
-            .vpc_endpoint_type(aws_sdk_ec2::types::VpcEndpointType::Interface)
-            .vpc_id(&db.vpc_id)
-            .service_name(&service_name)
-            .subnet_ids(&db.subnets[0])
-            .send()
-            .await
-            .unwrap()
-            .vpc_endpoint()
-            .and_then(|e| e.vpc_endpoint_id())
-            .unwrap()
-            .to_string();
+    let endpoint = db.consumer_endpoint().await;
 
     // The consumer's account is not an allowed principal's: left pending.
     let out = db.run(&config, &["accept", "--output", "json"]);

@@ -42,3 +42,20 @@ pub fn build_profile() -> &'static str {
         "release"
     }
 }
+
+/// The `pglink` binary beside the running example (`target/<profile>/pglink`), for the
+/// examples, which Cargo gives no `CARGO_BIN_EXE_pglink`.
+pub fn pglink_binary() -> std::path::PathBuf {
+    let exe = std::env::current_exe().expect("current exe");
+    let bin = exe
+        .parent()
+        .and_then(|p| p.parent())
+        .expect("target dir")
+        .join("pglink");
+    assert!(
+        bin.exists(),
+        "{} not found: run `cargo build` first",
+        bin.display()
+    );
+    bin
+}
