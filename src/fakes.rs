@@ -9,7 +9,7 @@ use std::time::Duration;
 
 use ipnet::IpNet;
 
-use crate::config::{EndpointSource, Members};
+use crate::config::{EndpointSource, Members, SyncSettings};
 use crate::discover::{DbEndpoint, Discover};
 use crate::error::AwsError;
 use crate::ownership;
@@ -285,5 +285,17 @@ impl Discover for FakeDiscover {
                 members: Vec::new(),
             },
         })
+    }
+}
+
+/// The config's default sync settings: interval 1 s, drift check 60 s, 2 confirmations,
+/// backoff up to 30 s, rotation hold 15 min.
+pub fn sync_settings() -> SyncSettings {
+    SyncSettings {
+        interval: Duration::from_secs(1),
+        drift_check: Duration::from_secs(60),
+        confirmations: 2,
+        max_backoff: Duration::from_secs(30),
+        rotation_hold: Duration::from_secs(900),
     }
 }

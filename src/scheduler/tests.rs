@@ -10,13 +10,7 @@ use crate::resolve::DnsFailure;
 const S: Duration = Duration::from_secs(1);
 
 fn settings() -> SyncSettings {
-    SyncSettings {
-        interval: S,
-        drift_check: Duration::from_secs(60),
-        confirmations: 2,
-        max_backoff: Duration::from_secs(30),
-        rotation_hold: Duration::from_secs(900),
-    }
+    crate::fakes::sync_settings()
 }
 
 fn syncer(name: &str, ips: &[&str]) -> Syncer<FakeGroups, FakeResolver, FakeDiscover> {

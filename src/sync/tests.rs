@@ -3,7 +3,7 @@ use std::time::Duration;
 
 use super::*;
 use crate::alloc_count;
-use crate::config::{SyncSettings, TargetGroupArn};
+use crate::config::TargetGroupArn;
 use crate::fakes::{owned_group, Call, FakeDiscover, FakeGroups, FakeResolver};
 use crate::plan::TargetState;
 
@@ -31,13 +31,7 @@ fn syncer(groups: FakeGroups, resolver: FakeResolver, adopt: bool, dry_run: bool
         groups: Arc::new(groups),
         resolver: Arc::new(resolver),
         discover: Arc::new(FakeDiscover::default()),
-        settings: SyncSettings {
-            interval: Duration::from_secs(1),
-            drift_check: Duration::from_secs(60),
-            confirmations: 2,
-            max_backoff: Duration::from_secs(30),
-            rotation_hold: Duration::from_secs(900),
-        },
+        settings: crate::fakes::sync_settings(),
         dry_run,
         metrics: crate::metrics::Metrics::new(),
         budgets: Arc::new(crate::sync::Budgets::unlimited()),
