@@ -56,6 +56,11 @@ impl Step {
         }
     }
 
+    /// RDS's events: best effort, so they never fail a drill.
+    pub fn informational(self) -> bool {
+        matches!(self, Step::RdsFailoverStarted | Step::RdsFailoverCompleted)
+    }
+
     /// Who the time of this step belongs to.
     pub fn owner(self) -> &'static str {
         match self {
@@ -105,6 +110,15 @@ impl Timeline {
             .iter()
             .copied()
             .filter(|s| !self.seen.contains_key(s))
+            .collect()
+    }
+
+    /// The steps not seen yet that decide the outcome: RDS's events are best effort (they
+    /// may come minutes late, or not at all) and only inform.
+    pub fn failed(&self) -> Vec<Step> {
+        self.missing()
+            .into_iter()
+            .filter(|s| !s.informational())
             .collect()
     }
 

@@ -116,8 +116,9 @@ pub struct Budgets {
     /// ELBv2 Describe calls: the account's bucket (~10/s refill) is shared with everything
     /// else in that account and region, so each (account, region) has a budget of its own.
     pub describe: Arc<Budget>,
-    /// RDS Describe calls (endpoints, cluster membership): RDS's API limits are shared with
-    /// everything else in the account and region too.
+    /// RDS Describe calls of the periodic endpoint and membership refreshes (RDS's API
+    /// limits are shared with everything else in the account); a first discovery does not
+    /// wait for it.
     pub rds: Arc<Budget>,
 }
 
@@ -146,7 +147,10 @@ impl Budgets {
 
     /// No practical limit: for tests and one-shot commands.
     pub fn unlimited() -> Self {
-        Self::new(1e9, 1e9)
+        Self {
+            rds: Arc::new(Budget::new(1e9, 1e9)),
+            ..Self::new(1e9, 1e9)
+        }
     }
 }
 

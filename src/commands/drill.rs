@@ -24,6 +24,7 @@ use crate::error::AwsError;
 use crate::metrics::Metrics;
 use crate::plan::TargetKey;
 use crate::resolve::{Family, Resolve};
+use crate::target_view::TargetView;
 use crate::targets::TargetGroups;
 
 /// How often the drill looks: DNS, the group, the probe.
@@ -181,9 +182,10 @@ async fn can_fail_over(rds: &RegionClients, failover: &Failover, name: &str) -> 
 /// The state before the failover: the name, its answer, and the group's targets.
 struct Before {
     hostname: String,
+    family: Family,
     addresses: BTreeSet<IpAddr>,
     port: u16,
-    group: Vec<String>,
+    group: Vec<TargetView>,
 }
 
 impl Before {
@@ -194,9 +196,19 @@ impl Before {
             .endpoint(&target.source, target.members)
             .await
             .map_err(|e| e.to_string())?;
+        let described = syncer
+            .groups
+            .describe_group(&target.target_group.arn)
+            .await
+            .map_err(|e| e.to_string())?;
+        let family = if described.ipv6 {
+            Family::V6
+        } else {
+            Family::V4
+        };
         let resolved = syncer
             .resolver
-            .resolve(&endpoint.address, Family::V4)
+            .resolve(&endpoint.address, family)
             .await
             .map_err(|e| format!("DNS {}: {e}", endpoint.address))?;
         let group = syncer
@@ -205,16 +217,14 @@ impl Before {
             .await
             .map_err(|e| e.to_string())?;
         Ok(Self {
+            family,
             port: target
                 .port
                 .or(endpoint.port)
                 .unwrap_or(crate::sync::DEFAULT_PORT),
             hostname: endpoint.address,
             addresses: resolved.addresses,
-            group: group
-                .iter()
-                .map(|t| format!("{} {}", t.key, t.state.as_str()))
-                .collect(),
+            group: group.iter().map(TargetView::registered).collect(),
         })
     }
 }
@@ -239,7 +249,7 @@ fn print_plan(args: &DrillArgs, failover: &Failover, before: &Before) {
         args.target,
         failover.call(),
         before.hostname,
-        before.group.join(", "),
+        crate::logging::join_with(&before.group, ", "),
         humantime::format_duration(args.timeout),
         if args.probe.is_some() { ", the probe" } else { "" },
     );
@@ -283,7 +293,7 @@ async fn watch(
     let mut memory = syncer.memory();
     let mut new: BTreeSet<IpAddr> = BTreeSet::new();
     let mut tick = 0u32;
-    while !timeline.done() && started.elapsed() < args.timeout {
+    while !timeline.failed().is_empty() && started.elapsed() < args.timeout {
         if !args.watch {
             if let Err(e) = syncer.pass(&mut memory).await {
                 warn!(error = %e, "sync pass failed; watching on");
@@ -294,7 +304,11 @@ async fn watch(
             events(rds, failover, started_at, at, &mut timeline).await;
         }
         tick += 1;
-        if let Ok(r) = syncer.resolver.resolve(&before.hostname, Family::V4).await {
+        if let Ok(r) = syncer
+            .resolver
+            .resolve(&before.hostname, before.family)
+            .await
+        {
             if r.addresses != before.addresses && !timeline.has(Step::DnsChanged) {
                 new = r.addresses.clone();
                 let detail = format!(
@@ -399,6 +413,12 @@ async fn events(
         if !(failover && recent) {
             continue;
         }
+        // Timed by the event's own date (polled every few seconds, it may be late).
+        let at = event
+            .date()
+            .and_then(|d| SystemTime::try_from(*d).ok())
+            .and_then(|d| d.duration_since(started_at).ok())
+            .unwrap_or(at);
         let message = event.message().unwrap_or_default();
         timeline.see(Step::RdsFailoverStarted, at, message);
         if message.to_ascii_lowercase().contains("complete") {
@@ -414,7 +434,7 @@ async fn connects(probe: &str) -> bool {
 }
 
 fn report(args: &DrillArgs, failover: &Failover, before: &Before, timeline: &Timeline) -> Exit {
-    let missing = timeline.missing();
+    let missing = timeline.failed();
     if args.json {
         let doc = json!({
             "schema_version": SCHEMA_VERSION,

@@ -8,7 +8,6 @@
 //! before (a failover), or the address of an instance the membership calls a reader.
 
 use super::*;
-use crate::config::Members;
 use crate::discover::Member;
 
 /// How soon membership is read again while DNS says it is out of date (RDS reports the
@@ -46,8 +45,13 @@ impl<G: TargetGroups, R: Resolve, D: Discover> Syncer<G, R, D> {
             addresses.extend(r.addresses);
             ttl = ttl.min(r.ttl);
         }
-        let writer = self.resolve_name(mem, &endpoint.address, group).await?;
-        self.check_roles(mem, &followed, &addresses, &writer.addresses);
+        // The writer endpoint is only a hint that roles moved: if it does not answer, the
+        // members' own answers still stand.
+        let family = if group.ipv6 { Family::V6 } else { Family::V4 };
+        self.budgets.dns.acquire(Priority::Background).await;
+        if let Ok(writer) = self.resolver.resolve(&endpoint.address, family).await {
+            self.check_roles(mem, &followed, &addresses, &writer.addresses);
+        }
         Ok(Resolved { addresses, ttl })
     }
 
@@ -62,11 +66,10 @@ impl<G: TargetGroups, R: Resolve, D: Discover> Syncer<G, R, D> {
         writer: &BTreeSet<IpAddr>,
     ) {
         let moved = mem.writer_answer.as_ref().is_some_and(|w| w != writer);
+        // Following the writer, its address must be among ours; following only readers
+        // (role = "readers", a READER custom endpoint), it must not be.
         let has_writer = followed.iter().any(|m| m.writer);
-        let contradicts = match self.target.members {
-            Members::Readers => !writer.is_disjoint(addresses),
-            _ => has_writer && writer.is_disjoint(addresses),
-        };
+        let contradicts = has_writer == writer.is_disjoint(addresses);
         if moved || contradicts {
             if !mem.membership_stale {
                 info!(target_name = %self.target.name, writer = %join(writer),

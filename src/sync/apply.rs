@@ -91,9 +91,15 @@ impl<G: TargetGroups, R: Resolve, D: Discover> Syncer<G, R, D> {
                 .as_ref()
                 .is_some_and(|a| a.contains(&k.ip))
         };
+        // An address joining while the last matched answer is still whole (a reader or a
+        // proxy address added) is neither.
+        let replaced = mem
+            .settled_answer
+            .as_ref()
+            .is_none_or(|a| !a.is_subset(&report.resolved.addresses));
         if report.plan.register.iter().any(settled) {
             self.metrics.drift_repairs.get_or_create(&target).inc();
-        } else if report.registered.iter().any(|r| !r.state.is_draining()) {
+        } else if replaced && report.registered.iter().any(|r| !r.state.is_draining()) {
             self.metrics.failovers.get_or_create(&target).inc();
         }
         let now = Instant::now();

@@ -152,3 +152,72 @@ async fn a_cluster_without_readers_changes_nothing_and_says_so() {
     assert!(err.to_string().contains("role = \"readers\""), "{err}");
     assert!(s.groups.keys().is_empty());
 }
+
+/// RDS reports the new roles a little after DNS moves: the readers go on reading
+/// membership until it agrees with DNS, not only once.
+#[tokio::test(start_paused = true)]
+async fn readers_wait_out_rds_reporting_roles_after_dns() {
+    let s = syncer(Members::Readers);
+    cluster(
+        &s,
+        &[
+            ("w", "10.0.1.1", true),
+            ("r1", "10.0.2.2", false),
+            ("r2", "10.0.3.3", false),
+        ],
+    );
+    let mut mem = s.memory();
+    run_for(&s, &mut mem, 3).await;
+    // DNS moves first; RDS still lists the old roles for a while.
+    s.resolver.set_host(WRITER_ENDPOINT, &["10.0.2.2"]);
+    run_for(&s, &mut mem, 12).await;
+    let reads = *s.discover.calls.lock().unwrap();
+    assert!(
+        reads >= 3,
+        "membership read again while it disagrees: {reads}"
+    );
+    cluster(
+        &s,
+        &[
+            ("w", "10.0.1.1", false),
+            ("r1", "10.0.2.2", true),
+            ("r2", "10.0.3.3", false),
+        ],
+    );
+    run_for(&s, &mut mem, 25).await;
+    assert_eq!(s.groups.keys(), keys(&["10.0.1.1", "10.0.3.3"]));
+}
+
+/// The writer endpoint is only a hint: when it does not answer, the members' answers stand.
+#[tokio::test(start_paused = true)]
+async fn a_silent_writer_endpoint_does_not_fail_the_pass() {
+    let s = syncer(Members::Readers);
+    cluster(&s, &[("w", "10.0.1.1", true), ("r1", "10.0.2.2", false)]);
+    s.resolver.by_host.lock().unwrap().remove(WRITER_ENDPOINT);
+    // Other names answer NXDOMAIN.
+    let mut mem = s.memory();
+    run_for(&s, &mut mem, 2).await;
+    assert_eq!(s.groups.keys(), keys(&["10.0.2.2"]));
+}
+
+/// The same for a READER custom endpoint, whose members (as discovery lists them) never
+/// include the writer.
+#[tokio::test(start_paused = true)]
+async fn a_reader_custom_endpoint_waits_out_rds_too() {
+    let s = syncer(Members::All);
+    cluster(&s, &[("r1", "10.0.2.2", false), ("r2", "10.0.3.3", false)]);
+    s.resolver.set_host(WRITER_ENDPOINT, &["10.0.1.1"]);
+    let mut mem = s.memory();
+    run_for(&s, &mut mem, 3).await;
+    s.resolver.set_host(WRITER_ENDPOINT, &["10.0.2.2"]);
+    run_for(&s, &mut mem, 12).await;
+    let reads = *s.discover.calls.lock().unwrap();
+    assert!(
+        reads >= 3,
+        "membership read again while it disagrees: {reads}"
+    );
+    cluster(&s, &[("w", "10.0.1.1", false), ("r2", "10.0.3.3", false)]);
+    s.resolver.set_host(WRITER_ENDPOINT, &["10.0.2.2"]);
+    run_for(&s, &mut mem, 25).await;
+    assert_eq!(s.groups.keys(), keys(&["10.0.1.1", "10.0.3.3"]));
+}

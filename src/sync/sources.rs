@@ -182,17 +182,16 @@ impl<G: TargetGroups, R: Resolve, D: Discover> Syncer<G, R, D> {
     /// failed refresh keeps the last known endpoint: DNS goes on being followed.
     pub(super) async fn ensure_endpoint(&self, mem: &mut Memory) -> Result<DbEndpoint, SyncError> {
         let from_rds = self.target.source.from_rds();
-        let now = Instant::now();
         if let Some((e, at)) = &mem.endpoint {
-            let since = now.duration_since(*at);
+            let since = at.elapsed();
             let due = since >= self.settings.drift_check
                 || (mem.membership_stale && since >= answer::MEMBERSHIP_RETRY);
-            if !(from_rds && due) {
+            // A refresh is optional: it takes an RDS token only when one is free, and the
+            // pass goes on from the known endpoint otherwise (tried again next pass), so a
+            // large fleet's refreshes never hold up its DNS answers.
+            if !(from_rds && due && self.budgets.rds.try_acquire()) {
                 return Ok(e.clone());
             }
-        }
-        if from_rds {
-            self.budgets.rds.acquire(Priority::Retry).await;
         }
         let found = self
             .discover
@@ -209,12 +208,12 @@ impl<G: TargetGroups, R: Resolve, D: Discover> Syncer<G, R, D> {
                 };
                 warn!(target_name = %self.target.name, source = %self.target.source, error = %err,
                     "could not refresh the database endpoint from RDS; keeping the last known");
-                *at = now;
+                *at = Instant::now();
                 return Ok(known.clone());
             }
         };
         self.note_endpoint(mem.endpoint.as_ref().map(|(e, _)| e), &endpoint);
-        mem.endpoint = Some((endpoint.clone(), now));
+        mem.endpoint = Some((endpoint.clone(), Instant::now()));
         Ok(endpoint)
     }
 

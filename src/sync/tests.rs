@@ -640,3 +640,34 @@ async fn the_daemon_keeps_refusing_an_untagged_group_until_it_is_tagged() {
     assert!(r.group_known);
     assert_eq!(s.groups.keys(), keys(&["10.0.1.5"]));
 }
+
+/// RDS refreshes take a token only when one is free: with the RDS budget spent, a due
+/// refresh is put off and the pass answers from the known endpoint at once, so a large
+/// fleet's refreshes never hold up DNS.
+#[tokio::test(start_paused = true)]
+async fn a_spent_rds_budget_never_holds_up_a_pass() {
+    let mut s = standard(&["10.0.1.5"]);
+    s.target.source = EndpointSource::DbInstance("db".into());
+    s.budgets = Arc::new(Budgets {
+        rds: Arc::new(crate::budget::Budget::new(0.001, 1.0)),
+        ..Budgets::unlimited()
+    });
+    let mut mem = s.memory();
+    s.pass(&mut mem).await.unwrap();
+    tokio::time::advance(Duration::from_secs(61)).await;
+    s.pass(&mut mem).await.unwrap(); // the one token: a refresh
+    assert_eq!(*s.discover.calls.lock().unwrap(), 2);
+    tokio::time::advance(Duration::from_secs(61)).await;
+    let started = tokio::time::Instant::now();
+    s.pass(&mut mem).await.unwrap();
+    assert!(
+        started.elapsed() < Duration::from_secs(1),
+        "the pass waited {:?} for an RDS token",
+        started.elapsed()
+    );
+    assert_eq!(
+        *s.discover.calls.lock().unwrap(),
+        2,
+        "the refresh was put off"
+    );
+}
