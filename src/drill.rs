@@ -5,7 +5,8 @@
 //! Who owns each step: RDS (the failover and its events, the DNS change: 60-120 s for a
 //! Multi-AZ instance, under 35 s for a Multi-AZ DB cluster), pglink (registering the new
 //! address once DNS shows it), the NLB (registration and health checks: minutes), pglink
-//! again (removing the old address after the removal delay).
+//! again (removing the old address after the removal delay), and end to end the consumer's
+//! path (a TCP connect, a `SELECT 1`).
 
 use std::collections::BTreeMap;
 use std::fmt::Write as _;
@@ -31,10 +32,12 @@ pub enum Step {
     OldRemoved,
     /// A TCP connection through the consumer's path succeeded after the DNS change.
     ProbeConnected,
+    /// `SELECT 1` through the consumer's path answered after the DNS change.
+    QueryAnswered,
 }
 
 impl Step {
-    pub const ALL: [Step; 7] = [
+    pub const ALL: [Step; 8] = [
         Step::RdsFailoverStarted,
         Step::RdsFailoverCompleted,
         Step::DnsChanged,
@@ -42,6 +45,7 @@ impl Step {
         Step::Healthy,
         Step::OldRemoved,
         Step::ProbeConnected,
+        Step::QueryAnswered,
     ];
 
     pub fn describe(self) -> &'static str {
@@ -53,7 +57,13 @@ impl Step {
             Step::Healthy => "new target healthy",
             Step::OldRemoved => "old target removed",
             Step::ProbeConnected => "probe connects",
+            Step::QueryAnswered => "SELECT 1 answers",
         }
+    }
+
+    /// A check through the consumer's path, asked for on the command line.
+    pub fn is_probe(self) -> bool {
+        matches!(self, Step::ProbeConnected | Step::QueryAnswered)
     }
 
     /// RDS's events: best effort, so they never fail a drill.
@@ -67,7 +77,7 @@ impl Step {
             Step::RdsFailoverStarted | Step::RdsFailoverCompleted | Step::DnsChanged => "RDS",
             Step::Registered | Step::OldRemoved => "pglink",
             Step::Healthy => "NLB",
-            Step::ProbeConnected => "end to end",
+            Step::ProbeConnected | Step::QueryAnswered => "end to end",
         }
     }
 }
@@ -77,17 +87,33 @@ impl Step {
 pub struct Timeline {
     wanted: Vec<Step>,
     seen: BTreeMap<Step, (Duration, String)>,
+    /// Why a step not seen was not: the last failure of a probe, in its own words.
+    last_errors: BTreeMap<Step, String>,
 }
 
 impl Timeline {
-    /// Every step, without the probe unless one was asked for.
-    pub fn new(probe: bool) -> Self {
+    /// Every step, with the probes asked for (`Step::ProbeConnected`, `Step::QueryAnswered`).
+    pub fn new(probes: &[Step]) -> Self {
         Self {
             wanted: Step::ALL
                 .into_iter()
-                .filter(|s| probe || *s != Step::ProbeConnected)
+                .filter(|s| !s.is_probe() || probes.contains(s))
                 .collect(),
             seen: BTreeMap::new(),
+            last_errors: BTreeMap::new(),
+        }
+    }
+
+    /// Keeps why `step` has not been seen (shown only while it is not).
+    pub fn last_error(&mut self, step: Step, error: impl Into<String>) {
+        self.last_errors.insert(step, error.into());
+    }
+
+    /// The reason a step was not seen, if one is known.
+    pub fn why_not(&self, step: Step) -> Option<&str> {
+        match self.seen.contains_key(&step) {
+            true => None,
+            false => self.last_errors.get(&step).map(String::as_str),
         }
     }
 
@@ -134,8 +160,14 @@ impl Timeline {
         );
         for step in &self.wanted {
             let (seconds, detail) = match self.seen.get(step) {
-                Some((after, detail)) => (format!("{:.1}", after.as_secs_f64()), detail.as_str()),
-                None => ("-".to_string(), "not seen within the timeout"),
+                Some((after, detail)) => (format!("{:.1}", after.as_secs_f64()), detail.clone()),
+                None => (
+                    "-".to_string(),
+                    match self.why_not(*step) {
+                        Some(why) => format!("not seen within the timeout; last error: {why}"),
+                        None => "not seen within the timeout".to_string(),
+                    },
+                ),
             };
             let _ = writeln!(
                 out,
@@ -161,6 +193,7 @@ impl Timeline {
                     "owner": step.owner(),
                     "seconds": seen.map(|(after, _)| after.as_secs_f64()),
                     "detail": seen.map(|(_, detail)| detail.clone()),
+                    "last_error": self.why_not(*step),
                 })
             })
             .collect()
@@ -173,7 +206,7 @@ mod tests {
 
     #[test]
     fn steps_are_recorded_once_and_missing_ones_named() {
-        let mut t = Timeline::new(false);
+        let mut t = Timeline::new(&[]);
         assert!(t.see(
             Step::DnsChanged,
             Duration::from_secs(61),
@@ -209,11 +242,38 @@ mod tests {
         assert_eq!(records[2]["step"], "dns_changed");
         assert_eq!(records[2]["seconds"], 61.0);
         assert!(records[4]["seconds"].is_null());
+        assert!(records[4]["last_error"].is_null());
+    }
+
+    #[test]
+    fn a_probe_not_seen_shows_its_last_error_until_it_is() {
+        let mut t = Timeline::new(&[Step::QueryAnswered]);
+        assert!(!t.missing().contains(&Step::ProbeConnected));
+        t.last_error(
+            Step::QueryAnswered,
+            "db error: FATAL: the database system is starting up",
+        );
+        let table = t.table();
+        assert!(
+            table.contains("SELECT 1 answers") && table.contains("last error: db error: FATAL"),
+            "{table}"
+        );
+        assert_eq!(
+            t.records()[6]["last_error"],
+            "db error: FATAL: the database system is starting up"
+        );
+        t.see(
+            Step::QueryAnswered,
+            Duration::from_secs(9),
+            "SELECT 1 as app@db:5432/app",
+        );
+        assert_eq!(t.why_not(Step::QueryAnswered), None);
+        assert!(!t.table().contains("last error"));
     }
 
     #[test]
     fn done_once_every_wanted_step_is_seen() {
-        let mut t = Timeline::new(true);
+        let mut t = Timeline::new(&[Step::ProbeConnected, Step::QueryAnswered]);
         for (i, step) in Step::ALL.into_iter().enumerate() {
             assert!(!t.done());
             t.see(step, Duration::from_secs(i as u64), "");

@@ -158,6 +158,12 @@ enum Command {
         /// its first successful connect after the DNS change is a step.
         #[arg(long, value_name = "HOST:PORT")]
         probe: Option<String>,
+        /// A libpq connection string (`host=... user=... sslmode=verify-ca
+        /// sslrootcert=global-bundle.pem`, or a postgresql:// URL) for SELECT 1 through the
+        /// consumer's path; its first answer after the DNS change is a step. The password
+        /// is best given as PGPASSWORD (libpq's PG* variables fill what the string omits).
+        #[arg(long, value_name = "CONNINFO")]
+        dsn: Option<String>,
         /// Only watch: a running daemon keeps the group (default: drill syncs the target
         /// itself, with the daemon's rules).
         #[arg(long)]
@@ -283,6 +289,7 @@ fn main() -> ExitCode {
             yes,
             timeout,
             probe,
+            dsn,
             watch,
             output,
         } => commands::drill(
@@ -293,6 +300,7 @@ fn main() -> ExitCode {
                 yes,
                 timeout,
                 probe,
+                dsn,
                 watch,
                 json: output == OutputArg::Json,
             },

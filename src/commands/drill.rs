@@ -3,12 +3,14 @@
 //! state. With `--yes` it forces the failover (RebootDBInstance with ForceFailover for a
 //! Multi-AZ instance, FailoverDBCluster for a cluster), then watches, each as seconds after
 //! the call: RDS's events, the DNS change, the registration, the NLB's health, the old
-//! target's removal and, with `--probe`, the first TCP connect through the consumer's path.
+//! target's removal and, through the consumer's path, the first TCP connect (`--probe`) and
+//! the first `SELECT 1` (`--dsn`).
 //! It syncs the target itself with the daemon's rules, or with `--watch` only watches a
 //! group that a running daemon keeps.
 
 use std::collections::BTreeSet;
 use std::net::IpAddr;
+use std::sync::Arc;
 use std::time::{Duration, Instant, SystemTime};
 
 use aws_sdk_rds::types::SourceType;
@@ -23,7 +25,9 @@ use crate::drill::{Step, Timeline};
 use crate::error::AwsError;
 use crate::metrics::Metrics;
 use crate::plan::TargetKey;
+use crate::probe::{Check, Probe};
 use crate::resolve::{Family, Resolve};
+use crate::sql_probe::Dsn;
 use crate::target_view::TargetView;
 use crate::targets::TargetGroups;
 
@@ -38,6 +42,8 @@ pub struct DrillArgs {
     pub yes: bool,
     pub timeout: Duration,
     pub probe: Option<String>,
+    /// A libpq connection string for `SELECT 1` through the consumer's path.
+    pub dsn: Option<String>,
     pub watch: bool,
     pub json: bool,
 }
@@ -74,14 +80,10 @@ pub fn drill(
 }
 
 async fn run(mut config: Config, args: DrillArgs) -> Exit {
-    if let Some(probe) = &args.probe {
-        let port = probe.rsplit_once(':').map(|(_, p)| p.parse::<u16>());
-        if !matches!(port, Some(Ok(p)) if p > 0) {
-            return Exit::BadInput(format!(
-                "--probe: expected HOST:PORT, such as the consumer's endpoint or the NLB on 5432, got {probe:?}"
-            ));
-        }
-    }
+    let checks = match checks(&args) {
+        Ok(c) => c,
+        Err(exit) => return exit,
+    };
     let names: Vec<String> = config.targets.iter().map(|t| t.name.clone()).collect();
     config.targets.retain(|t| t.name == args.target);
     let Some(target) = config.targets.first() else {
@@ -126,8 +128,32 @@ async fn run(mut config: Config, args: DrillArgs) -> Exit {
     }
     let started_at = SystemTime::now();
     info!(call = %failover.call(), "failover started");
-    let timeline = watch(&syncer, &rds, &failover, &before, &args, started_at).await;
+    let timeline = watch(
+        &syncer, &rds, &failover, &before, &args, &checks, started_at,
+    )
+    .await;
     report(&args, &failover, &before, &timeline)
+}
+
+/// The checks through the consumer's path that the flags ask for, validated before
+/// anything is called.
+fn checks(args: &DrillArgs) -> Result<Vec<Check>, Exit> {
+    let mut checks = Vec::new();
+    if let Some(probe) = &args.probe {
+        let port = probe.rsplit_once(':').map(|(_, p)| p.parse::<u16>());
+        if !matches!(port, Some(Ok(p)) if p > 0) {
+            return Err(Exit::BadInput(format!(
+                "--probe: expected HOST:PORT, such as the consumer's endpoint or the NLB on 5432, got {probe:?}"
+            )));
+        }
+        checks.push(Check::Connect(probe.clone()));
+    }
+    if let Some(dsn) = &args.dsn {
+        let dsn = Dsn::parse(dsn, |var| std::env::var(var).ok())
+            .map_err(|e| Exit::BadInput(format!("--dsn: {e}")))?;
+        checks.push(Check::Query(Arc::new(dsn)));
+    }
+    Ok(checks)
 }
 
 /// Refuses a database that has nothing to fail over to.
@@ -251,7 +277,12 @@ fn print_plan(args: &DrillArgs, failover: &Failover, before: &Before) {
         before.hostname,
         crate::logging::join_with(&before.group, ", "),
         humantime::format_duration(args.timeout),
-        if args.probe.is_some() { ", the probe" } else { "" },
+        match (&args.probe, &args.dsn) {
+            (Some(_), Some(_)) => ", the probe's connect and SELECT 1",
+            (Some(_), None) => ", the probe's connect",
+            (None, Some(_)) => ", SELECT 1",
+            (None, None) => "",
+        },
     );
 }
 
@@ -286,10 +317,14 @@ async fn watch(
     failover: &Failover,
     before: &Before,
     args: &DrillArgs,
+    checks: &[Check],
     started_at: SystemTime,
 ) -> Timeline {
     let started = Instant::now();
-    let mut timeline = Timeline::new(args.probe.is_some());
+    let steps: Vec<Step> = checks.iter().map(Check::step).collect();
+    let mut timeline = Timeline::new(&steps);
+    // Started once DNS changes: the consumer's path before that proves nothing.
+    let mut probes: Vec<Probe> = Vec::new();
     let mut memory = syncer.memory();
     let mut new: BTreeSet<IpAddr> = BTreeSet::new();
     let mut tick = 0u32;
@@ -321,13 +356,27 @@ async fn watch(
         }
         if timeline.has(Step::DnsChanged) {
             look_at_group(syncer, before, &new, at, &mut timeline).await;
-            if let Some(probe) = &args.probe {
-                if !timeline.has(Step::ProbeConnected) && connects(probe).await {
-                    timeline.see(Step::ProbeConnected, started.elapsed(), probe.clone());
-                }
+            if probes.is_empty() {
+                probes = checks
+                    .iter()
+                    .map(|c| Probe::start(c.clone(), started))
+                    .collect();
             }
         }
+        for probe in &probes {
+            if let Some((at, detail)) = probe.answered() {
+                timeline.see(probe.step(), at, detail);
+            }
+        }
+        if timeline.failed().is_empty() {
+            break;
+        }
         tokio::time::sleep(TICK).await;
+    }
+    for probe in &probes {
+        if let Some(error) = probe.last_error() {
+            timeline.last_error(probe.step(), error);
+        }
     }
     timeline
 }
@@ -427,12 +476,6 @@ async fn events(
     }
 }
 
-/// One TCP connect to `HOST:PORT`, within a second.
-async fn connects(probe: &str) -> bool {
-    let attempt = tokio::net::TcpStream::connect(probe);
-    matches!(tokio::time::timeout(TICK, attempt).await, Ok(Ok(_)))
-}
-
 fn report(args: &DrillArgs, failover: &Failover, before: &Before, timeline: &Timeline) -> Exit {
     let missing = timeline.failed();
     if args.json {
@@ -460,7 +503,13 @@ fn report(args: &DrillArgs, failover: &Failover, before: &Before, timeline: &Tim
     if missing.is_empty() {
         return Exit::Ok;
     }
-    let names: Vec<&str> = missing.iter().map(|s| s.describe()).collect();
+    let names: Vec<String> = missing
+        .iter()
+        .map(|s| match timeline.why_not(*s) {
+            Some(why) => format!("{} (last error: {why})", s.describe()),
+            None => s.describe().to_string(),
+        })
+        .collect();
     eprintln!(
         "error: drill: not seen within {}: {}",
         humantime::format_duration(args.timeout),

@@ -76,8 +76,16 @@ pub fn text(out: &Output) -> String {
 impl Drill {
     /// `pglink drill -c CONFIG ARGS...`.
     pub fn run(&self, args: &[&str]) -> Output {
+        self.run_env(args, &[])
+    }
+
+    /// `pglink drill -c CONFIG ARGS...` with extra environment variables.
+    pub fn run_env(&self, args: &[&str], env: &[(&str, &str)]) -> Output {
         let mut all = vec!["drill", "-c", &self.config];
         all.extend(args);
-        fixture::pglink(&self.bin, &all).output().unwrap()
+        fixture::pglink(&self.bin, &all)
+            .envs(env.iter().copied())
+            .output()
+            .unwrap()
     }
 }

@@ -11,6 +11,7 @@ pub mod drill;
 pub mod fixture;
 pub mod moto;
 pub mod openmetrics;
+pub mod postgres;
 pub mod proxy;
 pub mod strict;
 pub mod unbound;
