@@ -14,6 +14,35 @@ use std::time::Duration;
 
 use serde::Serialize;
 
+use crate::config::{EndpointSource, Members, Target};
+
+/// What fails a target's database over: RebootDBInstance with ForceFailover for a Multi-AZ
+/// instance, FailoverDBCluster for a cluster. Other targets (readers, custom endpoints,
+/// proxies, hostnames) have no one database to fail over.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Failover {
+    Instance(String),
+    Cluster(String),
+}
+
+impl Failover {
+    pub fn of(target: &Target) -> Option<Self> {
+        match (&target.source, target.members) {
+            (EndpointSource::DbInstance(id), _) => Some(Self::Instance(id.clone())),
+            (EndpointSource::DbCluster(id), Members::Writer) => Some(Self::Cluster(id.clone())),
+            _ => None,
+        }
+    }
+
+    /// The API call, for people.
+    pub fn call(&self) -> String {
+        match self {
+            Self::Instance(id) => format!("RebootDBInstance with ForceFailover on {id}"),
+            Self::Cluster(id) => format!("FailoverDBCluster on {id}"),
+        }
+    }
+}
+
 /// One observable step of a failover, in the order they usually come.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize)]
 #[serde(rename_all = "snake_case")]

@@ -38,6 +38,7 @@ enum OutputArg {
 enum PolicyRole {
     Daemon,
     Bootstrap,
+    Drill,
 }
 
 #[derive(clap::Args, Debug)]
@@ -117,12 +118,13 @@ enum Command {
     IamPolicy {
         #[command(flatten)]
         config: ConfigArg,
-        /// Whose policy: `daemon` (run, sync, plan) or `bootstrap` (bootstrap, teardown,
-        /// accept).
+        /// Whose policy: `daemon` (run, sync, plan), `bootstrap` (bootstrap, teardown,
+        /// accept) or `drill` (drill: the daemon's for the targets it can fail over, plus
+        /// the failover call on those databases and RDS's events).
         #[arg(long, value_enum)]
         role: PolicyRole,
-        /// With `--role daemon`: the policy of this role (a target's `role_arn`) instead of
-        /// the daemon's own.
+        /// With `--role daemon` or `drill`: the policy of this role (a target's `role_arn`)
+        /// instead of the caller's own.
         #[arg(long, value_name = "ARN")]
         role_arn: Option<String>,
         /// With `--role bootstrap`: the account the stack is in (default: any, `*`).
@@ -271,15 +273,20 @@ fn main() -> ExitCode {
             role_arn,
             account,
         } => match (role, role_arn, account) {
-            (PolicyRole::Daemon, role_arn, None) => commands::iam_policy(config.config, role_arn),
+            (PolicyRole::Daemon, role_arn, None) => {
+                commands::iam_policy(config.config, role_arn, false)
+            }
+            (PolicyRole::Drill, role_arn, None) => {
+                commands::iam_policy(config.config, role_arn, true)
+            }
             (PolicyRole::Bootstrap, None, account) => {
                 commands::bootstrap_policy(config.config, account)
             }
-            (PolicyRole::Daemon, _, Some(_)) => {
+            (PolicyRole::Daemon | PolicyRole::Drill, _, Some(_)) => {
                 Exit::BadInput("--account: only with --role bootstrap".into())
             }
             (PolicyRole::Bootstrap, Some(_), _) => {
-                Exit::BadInput("--role-arn: only with --role daemon".into())
+                Exit::BadInput("--role-arn: only with --role daemon or drill".into())
             }
         },
         Command::Healthcheck { url } => commands::healthcheck(&url),

@@ -13,15 +13,14 @@ use std::net::IpAddr;
 use std::sync::Arc;
 use std::time::{Duration, Instant, SystemTime};
 
-use aws_sdk_rds::types::SourceType;
 use serde_json::json;
 use tracing::{info, warn};
 
 use super::{build_syncers, sync_command, Exit, RealSyncer, SCHEMA_VERSION};
 use crate::aws::{Boxed, Observe, RegionClients};
-use crate::config::{Config, EndpointSource, LogFormat, Members};
+use crate::config::{Config, LogFormat};
 use crate::discover::Discover;
-use crate::drill::{Step, Timeline};
+use crate::drill::{Failover, Step, Timeline};
 use crate::error::AwsError;
 use crate::metrics::Metrics;
 use crate::plan::TargetKey;
@@ -48,29 +47,6 @@ pub struct DrillArgs {
     pub json: bool,
 }
 
-/// What fails the database over.
-#[derive(Debug, Clone)]
-enum Failover {
-    Instance(String),
-    Cluster(String),
-}
-
-impl Failover {
-    fn call(&self) -> String {
-        match self {
-            Self::Instance(id) => format!("RebootDBInstance with ForceFailover on {id}"),
-            Self::Cluster(id) => format!("FailoverDBCluster on {id}"),
-        }
-    }
-
-    fn source(&self) -> (&str, SourceType) {
-        match self {
-            Self::Instance(id) => (id, SourceType::DbInstance),
-            Self::Cluster(id) => (id, SourceType::DbCluster),
-        }
-    }
-}
-
 pub fn drill(
     path: Option<std::path::PathBuf>,
     log_format: Option<LogFormat>,
@@ -93,15 +69,11 @@ async fn run(mut config: Config, args: DrillArgs) -> Exit {
             names.join(", ")
         ));
     };
-    let failover = match (&target.source, target.members) {
-        (EndpointSource::DbInstance(id), _) => Failover::Instance(id.clone()),
-        (EndpointSource::DbCluster(id), Members::Writer) => Failover::Cluster(id.clone()),
-        (source, _) => {
-            return Exit::BadInput(format!(
-                "--target {}: expected a target with db_instance, or db_cluster followed by its writer, which drill can fail over; this one follows {source}",
-                target.name
-            ))
-        }
+    let Some(failover) = Failover::of(target) else {
+        return Exit::BadInput(format!(
+            "--target {}: expected a target with db_instance, or db_cluster followed by its writer, which drill can fail over; this one follows {}",
+            target.name, target.source
+        ));
     };
     let syncer = match build_syncers(&config, false, &Metrics::new()).await {
         Ok(mut s) => s.remove(0),
@@ -435,7 +407,10 @@ async fn events(
     at: Duration,
     timeline: &mut Timeline,
 ) {
-    let (id, source_type) = failover.source();
+    let (id, source_type) = match failover {
+        Failover::Instance(id) => (id, aws_sdk_rds::types::SourceType::DbInstance),
+        Failover::Cluster(id) => (id, aws_sdk_rds::types::SourceType::DbCluster),
+    };
     let since = started_at - Duration::from_secs(5);
     let out = rds
         .rds

@@ -5,7 +5,7 @@ use std::path::PathBuf;
 use super::{load, Exit};
 use crate::config::ConfigError;
 use crate::iam::daemon::{self, Credentials};
-use crate::iam::{bootstrap, Policy};
+use crate::iam::{bootstrap, drill, Policy};
 
 /// Prints the bootstrap role's policy for the `[bootstrap]` stack, in `account` if given.
 pub fn bootstrap_policy(path: Option<PathBuf>, account: Option<String>) -> Exit {
@@ -32,14 +32,19 @@ fn print_policy(policy: &Policy) -> Exit {
 }
 
 /// Prints the policy for the daemon's own credentials, or with `role_arn` for the role that
-/// the targets naming it assume (attached to that role, in its account).
-pub fn iam_policy(path: Option<PathBuf>, role_arn: Option<String>) -> Exit {
+/// the targets naming it assume (attached to that role, in its account); with `for_drill`,
+/// the drill's (the daemon's for the targets it can fail over, plus the failover).
+pub fn iam_policy(path: Option<PathBuf>, role_arn: Option<String>, for_drill: bool) -> Exit {
     let config = match load(path) {
         Ok((_, config)) => config,
         Err(exit) => return exit,
     };
     let who = role_arn.map_or(Credentials::Daemon, Credentials::Role);
-    match daemon::policy(&config, &who) {
+    let policy = match for_drill {
+        true => drill::policy(&config, &who),
+        false => daemon::policy(&config, &who),
+    };
+    match policy {
         Ok(policy) => print_policy(&policy),
         Err(reason) => {
             let key = match who {

@@ -32,7 +32,7 @@ const READS: &[&str] = &[
 ];
 
 /// The targets whose calls are made with `who`'s credentials.
-fn served<'a>(config: &'a Config, who: &Credentials) -> Vec<&'a Target> {
+pub(super) fn served<'a>(config: &'a Config, who: &Credentials) -> Vec<&'a Target> {
     config
         .targets
         .iter()
@@ -44,7 +44,7 @@ fn served<'a>(config: &'a Config, who: &Credentials) -> Vec<&'a Target> {
         .collect()
 }
 
-fn scope_of(t: &Target, region: &str) -> Scope {
+pub(super) fn scope_of(t: &Target, region: &str) -> Scope {
     Scope {
         partition: t.target_group.partition.clone(),
         region: region.to_string(),

@@ -6,6 +6,7 @@
 
 pub mod bootstrap;
 pub mod daemon;
+pub mod drill;
 pub mod eval;
 
 use std::collections::BTreeMap;

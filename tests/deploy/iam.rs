@@ -282,6 +282,7 @@ fn the_example_policies_are_what_iam_policy_prints() {
             "deploy/iam/bootstrap-policy.json",
             vec!["--role", "bootstrap", "--account", "111111111111"],
         ),
+        ("deploy/iam/drill-policy.json", vec!["--role", "drill"]),
     ] {
         let on_disk = std::fs::read_to_string(root().join(file)).expect(file);
         assert_eq!(
@@ -443,6 +444,37 @@ fn generated_bootstrap_policies_allow_every_call_bootstrap_makes() {
     }
 }
 
+/// The drill's policy allows every call `pglink drill` makes (it fails over, reads RDS's
+/// events and, syncing the target itself, makes the daemon's calls for it).
+#[test]
+fn the_drill_policy_allows_every_call_the_drill_makes() {
+    let drill = required_actions(&[root().join("src/commands/drill.rs")]);
+    for action in [
+        "rds:RebootDBInstance",
+        "rds:FailoverDBCluster",
+        "rds:DescribeEvents",
+    ] {
+        assert!(
+            drill.contains_key(action),
+            "the call scanner missed {action}: {drill:?}"
+        );
+    }
+    let policy: Value =
+        serde_json::from_str(&iam_policy(&root().join(EXAMPLE), &["--role", "drill"])).unwrap();
+    let allowed = allowed_actions(&policy);
+    let missing: Vec<&String> = drill
+        .keys()
+        .filter(|a| !allowed.contains(&a.to_lowercase()))
+        .collect();
+    assert!(missing.is_empty(), "the drill policy lacks {missing:?}");
+    for sync in [
+        "elasticloadbalancing:RegisterTargets",
+        "elasticloadbalancing:DeregisterTargets",
+    ] {
+        assert!(allowed.contains(&sync.to_lowercase()), "{sync}");
+    }
+}
+
 #[test]
 fn policies_grant_no_wildcard_actions_and_name_every_statement() {
     let files = files_under(&root().join("deploy/iam"), ".json");
@@ -522,6 +554,7 @@ fn parliament_finds_nothing_above_low_in_the_generated_policies() {
         "deploy/iam/daemon-policy.json",
         "deploy/iam/target-role-policy.json",
         "deploy/iam/bootstrap-policy.json",
+        "deploy/iam/drill-policy.json",
     ] {
         let out = Command::new(venv.join("bin/parliament"))
             .arg("--files")
