@@ -136,13 +136,23 @@ impl Budgets {
     pub fn sharing_dns(dns: Arc<Budget>, describe_per_second: f64) -> Self {
         Self {
             dns,
-            describe: Arc::new(Budget::with_reserve(
-                describe_per_second,
-                DESCRIBE_BURST,
-                URGENT_RESERVE,
-            )),
-            rds: Arc::new(Budget::new(RDS_PER_SECOND, RDS_BURST)),
+            describe: Self::describe(describe_per_second),
+            rds: Self::rds(),
         }
+    }
+
+    /// One account and region's ELBv2 Describe budget, with its urgent reserve.
+    pub fn describe(per_second: f64) -> Arc<Budget> {
+        Arc::new(Budget::with_reserve(
+            per_second,
+            DESCRIBE_BURST,
+            URGENT_RESERVE,
+        ))
+    }
+
+    /// One account and region's RDS budget.
+    pub fn rds() -> Arc<Budget> {
+        Arc::new(Budget::new(RDS_PER_SECOND, RDS_BURST))
     }
 
     /// No practical limit: for tests and one-shot commands.

@@ -140,9 +140,7 @@ pub(crate) async fn build_syncers(
     let clients = Clients::new(&sdk, keys.iter().cloned(), &sts_regions, metrics).await;
     let resolver =
         Arc::new(DnsResolver::new(&config.dns).map_err(|e| Exit::BadInput(format!("dns: {e}")))?);
-    let dns_budget = Budgets::dns(config.dns.max_queries_per_second);
-    // AWS's Describe bucket is per account and region.
-    let mut budgets: HashMap<(&str, &str), Arc<Budgets>> = HashMap::new();
+    let mut budgets = budgets_per_target(config).into_iter();
     // One adapter per (role, region), shared: its caches (VPC CIDRs, tags) serve every target.
     let tag_cache = TagCache::default();
     let mut groups: HashMap<ClientKey, Arc<ElbTargetGroups>> = HashMap::new();
@@ -156,15 +154,7 @@ pub(crate) async fn build_syncers(
             .get(&database_key(target))
             .expect("clients exist for every target's key");
         let tg = &target.target_group;
-        let budgets = budgets
-            .entry((tg.account.as_str(), tg.region.as_str()))
-            .or_insert_with(|| {
-                Arc::new(Budgets::sharing_dns(
-                    dns_budget.clone(),
-                    config.aws.max_describe_per_second,
-                ))
-            })
-            .clone();
+        let budgets = budgets.next().expect("a budget for every target");
         let groups = groups
             .entry(key)
             .or_insert_with(|| {
@@ -194,6 +184,41 @@ pub(crate) async fn build_syncers(
     }
     prefetch(&clients, &mut syncers, &tag_cache).await;
     Ok(syncers)
+}
+
+/// Each target's rate budgets, in the configuration's order: one DNS budget for the daemon;
+/// ELBv2 Describe calls per account and the group's region, RDS calls per account and the
+/// database's region (AWS's API buckets are per account and region, and a target's
+/// database may be in another region than its group).
+fn budgets_per_target(config: &Config) -> Vec<Arc<Budgets>> {
+    let dns = Budgets::dns(config.dns.max_queries_per_second);
+    let mut describe: HashMap<(&str, &str), Arc<Budget>> = HashMap::new();
+    let mut rds: HashMap<(&str, &str), Arc<Budget>> = HashMap::new();
+    let mut shared: HashMap<[(&str, &str); 2], Arc<Budgets>> = HashMap::new();
+    config
+        .targets
+        .iter()
+        .map(|t| {
+            let account = t.target_group.account.as_str();
+            let on_group = (account, t.target_group.region.as_str());
+            let on_database = (account, t.database_region.as_str());
+            shared
+                .entry([on_group, on_database])
+                .or_insert_with(|| {
+                    Arc::new(Budgets {
+                        dns: dns.clone(),
+                        describe: describe
+                            .entry(on_group)
+                            .or_insert_with(|| {
+                                Budgets::describe(config.aws.max_describe_per_second)
+                            })
+                            .clone(),
+                        rds: rds.entry(on_database).or_insert_with(Budgets::rds).clone(),
+                    })
+                })
+                .clone()
+        })
+        .collect()
 }
 
 /// The clients a target's group is read and changed with: its role in its group's region.
@@ -228,5 +253,58 @@ async fn prefetch(clients: &Clients, syncers: &mut [RealSyncer], tag_cache: &Tag
             s.prefetched = found.remove(&s.target.target_group.arn);
         }
         crate::prefetch::read_tags_in_background(c.clone(), described, &budget, tag_cache.clone());
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn describe_budgets_follow_the_groups_region_and_rds_budgets_the_databases() {
+        let tg = |region: &str, account: &str, name: &str| {
+            format!("arn:aws:elasticloadbalancing:{region}:{account}:targetgroup/{name}/0123456789abcdef")
+        };
+        let text = format!(
+            r#"
+[[targets]]
+name = "a"
+db_instance = "a"
+target_group = "{}"
+
+[[targets]]
+name = "b"
+db_instance = "b"
+region = "eu-west-1"
+target_group = "{}"
+
+[[targets]]
+name = "c"
+db_instance = "c"
+region = "eu-west-1"
+target_group = "{}"
+
+[[targets]]
+name = "d"
+db_instance = "d"
+target_group = "{}"
+"#,
+            tg("us-east-1", "111111111111", "a"),
+            tg("us-east-1", "111111111111", "b"),
+            tg("eu-west-1", "111111111111", "c"),
+            tg("us-east-1", "222222222222", "d"),
+        );
+        let config = config::parse(&text, "test").expect("valid config").1;
+        let b = budgets_per_target(&config);
+        let same = |x: &Arc<Budget>, y: &Arc<Budget>| Arc::ptr_eq(x, y);
+        // a and b: one group region, databases in two regions.
+        assert!(same(&b[0].describe, &b[1].describe));
+        assert!(!same(&b[0].rds, &b[1].rds));
+        // b and c: databases in one region, groups in two.
+        assert!(same(&b[1].rds, &b[2].rds));
+        assert!(!same(&b[1].describe, &b[2].describe));
+        // Another account has its own of each; DNS is the daemon's one budget.
+        assert!(!same(&b[0].describe, &b[3].describe) && !same(&b[0].rds, &b[3].rds));
+        assert!(b.iter().all(|x| same(&x.dns, &b[0].dns)));
     }
 }

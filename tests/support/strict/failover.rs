@@ -68,16 +68,26 @@ impl Failovers {
         });
     }
 
-    /// `DescribeEvents`, for the identifier and type asked.
+    /// `DescribeEvents`, for the identifier, type and time window asked (RDS's default
+    /// window is the past hour).
+    /// https://docs.aws.amazon.com/AmazonRDS/latest/APIReference/API_DescribeEvents.html
     pub fn answer(&self, call: &Call) -> Option<String> {
         if call.action.as_deref() != Some("DescribeEvents") {
             return None;
         }
         let source = call.get("SourceIdentifier");
+        let source_type = call.get("SourceType");
+        let since = match call.get("StartTime") {
+            Some(t) => humantime::parse_rfc3339_weak(t.trim_end_matches('Z'))
+                .unwrap_or_else(|e| panic!("StartTime {t:?} is not ISO 8601: {e}")),
+            None => SystemTime::now() - Duration::from_secs(3600),
+        };
         let events = self.events.lock().unwrap_or_else(|e| e.into_inner());
         let items: String = events
             .iter()
             .filter(|e| source.is_none_or(|s| s == e.source))
+            .filter(|e| source_type.is_none_or(|t| t == e.source_type))
+            .filter(|e| e.at >= since)
             .map(|e| {
                 format!(
                     "<Event><SourceIdentifier>{}</SourceIdentifier><SourceType>{}</SourceType><Message>{}</Message><EventCategories><EventCategory>failover</EventCategory></EventCategories><Date>{}</Date></Event>",
