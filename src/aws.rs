@@ -72,10 +72,7 @@ impl RegionClients {
     where
         E: ProvideErrorMetadata + std::error::Error + 'static,
     {
-        let result = result.map_err(|e| AwsError::from_sdk(op, what, e));
-        self.metrics
-            .aws_call(op, result.as_ref().err().map(AwsError::kind));
-        result
+        observe_into(&self.metrics, op, what, result)
     }
 
     pub fn new(sdk: &SdkConfig, region: &str, metrics: Metrics) -> Self {
@@ -110,7 +107,14 @@ impl RegionClients {
 /// Times every operation of a client, SDK retries included, into
 /// `pglink_aws_api_call_duration_seconds`: one place for every call site.
 #[derive(Clone, Debug)]
-struct CallTimer(Metrics);
+pub struct CallTimer(Metrics);
+
+impl CallTimer {
+    /// The timer to add as an interceptor to a client of another service.
+    pub fn new(metrics: Metrics) -> Self {
+        Self(metrics)
+    }
+}
 
 /// When the operation started, kept in the call's own config bag.
 #[derive(Clone, Debug)]
@@ -216,11 +220,37 @@ fn role_sdk_config(base: &SdkConfig, creds: RoleCredentials) -> SdkConfig {
         .build()
 }
 
+/// Classifies a call's result and counts it (and its error kind) by operation.
+fn observe_into<T, E>(
+    metrics: &Metrics,
+    op: &'static str,
+    what: &str,
+    result: Result<T, SdkError<E, HttpResponse>>,
+) -> Result<T, AwsError>
+where
+    E: ProvideErrorMetadata + std::error::Error + 'static,
+{
+    let result = result.map_err(|e| AwsError::from_sdk(op, what, e));
+    metrics.aws_call(op, result.as_ref().err().map(AwsError::kind));
+    result
+}
+
+/// A set of clients whose calls are counted in these metrics.
+pub trait Observer {
+    fn metrics(&self) -> &Metrics;
+}
+
+impl Observer for RegionClients {
+    fn metrics(&self) -> &Metrics {
+        &self.metrics
+    }
+}
+
 /// `call.send().await.pipe_observe(&clients, "Operation", "resource")`: classify and count.
 pub trait Observe<T> {
-    fn pipe_observe(
+    fn pipe_observe<O: Observer>(
         self,
-        clients: &RegionClients,
+        clients: &O,
         op: &'static str,
         what: &str,
     ) -> Result<T, AwsError>;
@@ -230,13 +260,13 @@ impl<T, E> Observe<T> for Result<T, SdkError<E, HttpResponse>>
 where
     E: ProvideErrorMetadata + std::error::Error + 'static,
 {
-    fn pipe_observe(
+    fn pipe_observe<O: Observer>(
         self,
-        clients: &RegionClients,
+        clients: &O,
         op: &'static str,
         what: &str,
     ) -> Result<T, AwsError> {
-        clients.observe(op, what, self)
+        observe_into(clients.metrics(), op, what, self)
     }
 }
 

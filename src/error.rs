@@ -146,7 +146,13 @@ fn classify_service(
             detail: format!("AWS refused the credentials ({code}: {message}): they are expired or not valid; renew them (`aws sso login` for an SSO profile, new keys otherwise)"),
         };
     }
-    if code.ends_with("NotFound") || code.ends_with("NotFoundFault") || code.contains(".NotFound") {
+    // VPC Lattice says ResourceNotFoundException (HTTP 404), RAM UnknownResourceException.
+    if code.ends_with("NotFound")
+        || code.ends_with("NotFoundFault")
+        || code.ends_with("NotFoundException")
+        || code == "UnknownResourceException"
+        || code.contains(".NotFound")
+    {
         return AwsError::NotFound {
             op,
             what: what.to_string(),
@@ -275,6 +281,14 @@ mod tests {
         assert_eq!(classify(400, "TargetGroupNotFound").kind(), "not_found");
         assert_eq!(classify(404, "DBInstanceNotFound").kind(), "not_found");
         assert_eq!(classify(400, "InvalidVpcID.NotFound").kind(), "not_found");
+        assert_eq!(
+            classify(404, "ResourceNotFoundException").kind(),
+            "not_found"
+        );
+        assert_eq!(
+            classify(400, "UnknownResourceException").kind(),
+            "not_found"
+        );
         assert_eq!(classify(403, "AccessDenied").kind(), "access_denied");
         assert_eq!(classify(503, "ServiceUnavailable").kind(), "transient");
         assert_eq!(classify(500, "InternalFailure").kind(), "transient");

@@ -17,6 +17,7 @@ pub mod load_balancer;
 pub mod network;
 pub mod preflight;
 pub mod request;
+pub mod resource;
 pub mod security_group;
 pub mod tags;
 pub mod target_group;

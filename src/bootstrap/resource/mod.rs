@@ -1,0 +1,114 @@
+//! The resource-endpoint path (`[bootstrap] mode = "resource"`, issue #16): a VPC Lattice
+//! resource gateway in the database's VPC, a resource configuration naming the database, and
+//! an AWS RAM share with the consumer's accounts. No NLB and no target group: for an RDS
+//! database the ARN-type configuration follows the database itself.
+//! https://docs.aws.amazon.com/vpc/latest/privatelink/resource-configuration.html
+//!
+//! Each module finds its resource by name in this account, refuses one without this stack's
+//! tags, creates what is missing (waiting until AWS reports it ACTIVE) and repairs what may
+//! change in place, recording every step in the bootstrap [`Journal`](super::journal::Journal).
+//! The design notes, with their sources, are in `docs/resource-endpoints-design.md`.
+
+pub mod gateway;
+pub mod tags;
+pub mod wait;
+
+use aws_config::{Region, SdkConfig};
+
+use crate::aws::{CallTimer, Observer};
+use crate::metrics::Metrics;
+
+/// The VPC Lattice and RAM clients of one region, built only for resource-mode stacks.
+#[derive(Debug, Clone)]
+pub struct ResourceClients {
+    pub lattice: aws_sdk_vpclattice::Client,
+    pub ram: aws_sdk_ram::Client,
+    pub metrics: Metrics,
+}
+
+impl ResourceClients {
+    pub fn new(sdk: &SdkConfig, region: &str, metrics: Metrics) -> Self {
+        let region = Region::new(region.to_string());
+        let lattice = aws_sdk_vpclattice::config::Builder::from(sdk)
+            .region(region.clone())
+            .interceptor(CallTimer::new(metrics.clone()))
+            .build();
+        let ram = aws_sdk_ram::config::Builder::from(sdk)
+            .region(region)
+            .interceptor(CallTimer::new(metrics.clone()))
+            .build();
+        Self {
+            lattice: aws_sdk_vpclattice::Client::from_conf(lattice),
+            ram: aws_sdk_ram::Client::from_conf(ram),
+            metrics,
+        }
+    }
+}
+
+impl Observer for ResourceClients {
+    fn metrics(&self) -> &Metrics {
+        &self.metrics
+    }
+}
+
+/// The account field of an ARN (`arn:PARTITION:SERVICE:REGION:ACCOUNT:...`).
+pub fn arn_account(arn: &str) -> Option<&str> {
+    arn.split(':').nth(4).filter(|a| !a.is_empty())
+}
+
+/// Names of Lattice resources: 3-40 characters of `a-z`, `0-9` and `-`, neither starting
+/// nor ending with `-`, no `--`, not starting with `rgw-` or `rcfg-` (the service's own
+/// prefixes). From the VPC Lattice API model (CreateResourceGateway, CreateResourceConfiguration).
+pub fn lattice_name_problem(name: &str) -> Option<String> {
+    let len = name.len();
+    if !(3..=40).contains(&len) {
+        return Some(format!("{len} characters; expected 3 to 40"));
+    }
+    if let Some(c) = name
+        .chars()
+        .find(|c| !(c.is_ascii_lowercase() || c.is_ascii_digit() || *c == '-'))
+    {
+        return Some(format!(
+            "{c:?} is not allowed; expected lowercase letters, digits and '-'"
+        ));
+    }
+    if name.starts_with('-') || name.ends_with('-') || name.contains("--") {
+        return Some("'-' at either end or twice in a row is not allowed".into());
+    }
+    if name.starts_with("rgw-") || name.starts_with("rcfg-") {
+        return Some("names starting with rgw- or rcfg- are AWS's".into());
+    }
+    None
+}
+
+#[cfg(test)]
+pub(crate) mod mocks;
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn lattice_names_follow_the_services_rule() {
+        assert_eq!(lattice_name_problem("pglink-analytics"), None);
+        for bad in [
+            "pg",
+            "pglink-Analytics",
+            "pglink--a",
+            "pglink-a-",
+            "rgw-x",
+            "pglink_a",
+        ] {
+            assert!(lattice_name_problem(bad).is_some(), "{bad}");
+        }
+        assert!(lattice_name_problem(&"a".repeat(41)).is_some());
+    }
+
+    #[test]
+    fn the_account_is_the_fifth_field() {
+        let arn =
+            "arn:aws:vpc-lattice:us-east-1:111122223333:resourcegateway/rgw-0123456789abcdef0";
+        assert_eq!(arn_account(arn), Some("111122223333"));
+        assert_eq!(arn_account("rgw-0123"), None);
+    }
+}
