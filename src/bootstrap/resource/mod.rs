@@ -9,6 +9,7 @@
 //! change in place, recording every step in the bootstrap [`Journal`](super::journal::Journal).
 //! The design notes, with their sources, are in `docs/resource-endpoints-design.md`.
 
+pub mod configuration;
 pub mod gateway;
 pub mod tags;
 pub mod wait;
