@@ -11,6 +11,7 @@
 
 pub mod configuration;
 pub mod gateway;
+pub mod share;
 pub mod tags;
 pub mod wait;
 
