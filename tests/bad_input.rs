@@ -75,6 +75,10 @@ fn cases() -> Vec<(String, Vec<&'static str>, &'static str)> {
         (with("[bootstrap]\nname = \"x\"\ndatabase = { ip = \"10.0.0.1\" }\nacceptance_required = \"yes\"\n"), vec![], "bootstrap.acceptance_required"),
         (with("[bootstrap]\nname = \"x\"\ndatabase = { ec2_instance = \"db-1\" }\n"), vec![], "bootstrap.database.ec2_instance"),
         (with("[bootstrap]\nname = \"x\"\ndatabase = { ip = \"10.0.0.1\" }\nallowed_principals = [\"*\"]\n"), vec![], "bootstrap.allowed_principals[0]"),
+        (with("[bootstrap]\nname = \"x\"\nmode = \"resource\"\ndatabase = { ip = \"10.0.0.1\" }\nallowed_principals = [\"*\"]\n"), vec![], "bootstrap.allowed_principals[0]"),
+        (with("[bootstrap]\nname = \"x\"\nmode = \"nlb\"\ndatabase = { ip = \"10.0.0.1\" }\n"), vec![], "bootstrap.mode"),
+        (with("[bootstrap]\nname = \"x\"\ndatabase = { host = \"db.example.com\" }\n"), vec![], "bootstrap.database.host"),
+        (with("[bootstrap]\nname = \"Big\"\nmode = \"resource\"\ndatabase = { ip = \"10.0.0.1\" }\nallowed_principals = [\"072088201116\"]\n"), vec![], "bootstrap.name"),
         (with("[bootstrap]\nname = \"x\"\ndatabase = { ip = \"10.0.0.1\" }\nallowed_principals = [\"arn:aws:iam::346425330055:root\", \"arn:aws:iam::*:root\"]\n"), vec![], "bootstrap.allowed_principals[1]"),
         (t.clone(), vec!["--output", "xml"], "--output"),
         (t.clone(), vec!["--log-format", "logfmt"], "--log-format"),
@@ -150,6 +154,14 @@ fn missing_unreadable_and_conflicting_inputs() {
         (vec!["run".into()], "PGLINK_CONFIG"),
         (
             vec![
+                "run".into(),
+                "-c".into(),
+                dir.path().join("resource.toml").to_str().unwrap().into(),
+            ],
+            "in resource mode, where AWS follows the database itself: it needs no daemon",
+        ),
+        (
+            vec![
                 "bootstrap".into(),
                 "-c".into(),
                 dir.path().join("nobootstrap.toml").to_str().unwrap().into(),
@@ -158,6 +170,11 @@ fn missing_unreadable_and_conflicting_inputs() {
         ),
     ];
     std::fs::write(dir.path().join("nobootstrap.toml"), target()).unwrap();
+    std::fs::write(
+        dir.path().join("resource.toml"),
+        "[bootstrap]\nname = \"analytics\"\nmode = \"resource\"\ndatabase = { db_instance = \"analytics\" }\nallowed_principals = [\"072088201116\"]\n",
+    )
+    .unwrap();
     // Root reads any file, whatever its mode: only check unreadable files as another user.
     let is_root = std::process::Command::new("id")
         .arg("-u")

@@ -86,7 +86,7 @@ pub async fn bootstrap<R: Resolve>(
     journal: &mut Journal,
 ) -> Result<Outcome, BootstrapError> {
     let placement = network::derive(c, s).await?;
-    let findings = preflight::check(&placement, s.port, s.subnet_ids.is_some());
+    let findings = preflight::check(&placement, s.port, s.subnet_ids.is_some(), preflight::NLB);
     for w in &findings.warnings {
         tracing::warn!("preflight: {w}");
     }
@@ -108,9 +108,11 @@ pub async fn bootstrap<R: Resolve>(
         ..Outcome::default()
     };
     let name = s.name.as_str();
-    let sg = security_group::ensure_nlb_group(c, journal, name, &placement.vpc_id).await?;
+    let front = security_group::Front::Nlb;
+    let sg = security_group::ensure_group(c, journal, name, &placement.vpc_id, front).await?;
     for db_group in &placement.database_security_groups {
-        security_group::ensure_db_rule(c, journal, name, db_group, sg.as_deref(), s.port).await?;
+        let source = (sg.as_deref(), front);
+        security_group::ensure_db_rule(c, journal, name, db_group, source, s.port).await?;
     }
     let target_type = if placement.initial_target.by_instance() {
         TargetTypeEnum::Instance

@@ -16,6 +16,22 @@ pub struct Subnet {
     pub id: String,
     pub az: String,
     pub vpc_id: String,
+    /// The AZ's ID (`use1-az1`): AZ names differ between accounts, IDs do not.
+    pub az_id: Option<String>,
+    /// The account that owns the subnet: another one's is a shared subnet.
+    pub owner_id: Option<String>,
+}
+
+impl Subnet {
+    fn from_ec2(s: &aws_sdk_ec2::types::Subnet) -> Self {
+        Self {
+            id: s.subnet_id().unwrap_or_default().to_string(),
+            az: s.availability_zone().unwrap_or_default().to_string(),
+            vpc_id: s.vpc_id().unwrap_or_default().to_string(),
+            az_id: s.availability_zone_id().map(str::to_string),
+            owner_id: s.owner_id().map(str::to_string),
+        }
+    }
 }
 
 /// What the first registration puts in the target group.
@@ -47,6 +63,8 @@ pub struct Placement {
     pub skipped_subnets: Vec<Subnet>,
     /// The database's own VPC, when AWS knows it (not for on-premises).
     pub database_vpc_id: Option<String>,
+    /// The RDS instance's or cluster's ARN.
+    pub database_arn: Option<String>,
     /// Security groups that get the NLB ingress rule (AWS-hosted databases only).
     pub database_security_groups: Vec<String>,
     pub database_port: Option<u16>,
@@ -60,6 +78,8 @@ pub struct Placement {
 /// What the database's description gave, before overrides.
 #[derive(Debug, Default)]
 struct Database {
+    /// The RDS instance's or cluster's ARN.
+    arn: Option<String>,
     vpc_id: Option<String>,
     subnet_ids: Vec<String>,
     security_groups: Vec<String>,
@@ -82,12 +102,14 @@ pub async fn derive(c: &RegionClients, s: &BootstrapSettings) -> Result<Placemen
     let db = match &s.database {
         DatabaseKind::DbInstance(id) => instance(c, id).await?,
         DatabaseKind::DbCluster(id) => cluster(c, id).await?,
-        DatabaseKind::Ip(_) => Database::default(),
+        DatabaseKind::Ip(_) | DatabaseKind::Host(_) => Database::default(),
         DatabaseKind::Ec2Instance(id) => ec2_instance(c, id).await?,
         DatabaseKind::AutoscalingGroup(name) => autoscaling_group(c, name).await?,
     };
     let vpc_id = s.vpc_id.clone().or(db.vpc_id.clone()).ok_or_else(|| {
-        PlacementError::Input("bootstrap.vpc_id: required when the database is given by ip".into())
+        PlacementError::Input(
+            "bootstrap.vpc_id: required when the database is given by ip or host".into(),
+        )
     })?;
     let db_subnets = describe_subnets(c, &db.subnet_ids).await?;
     let subnets = match &s.subnet_ids {
@@ -97,7 +119,7 @@ pub async fn derive(c: &RegionClients, s: &BootstrapSettings) -> Result<Placemen
         None if !db_subnets.is_empty() => db_subnets.clone(),
         None => {
             return Err(PlacementError::Input(
-                "bootstrap.subnet_ids: required when the database is given by ip (at least two subnets in different AZs)".into(),
+                "bootstrap.subnet_ids: required when the database is given by ip or host (at least two subnets in different AZs)".into(),
             ))
         }
     };
@@ -109,13 +131,14 @@ pub async fn derive(c: &RegionClients, s: &BootstrapSettings) -> Result<Placemen
     };
     let security_groups = match (&s.database_security_group_id, &s.database) {
         (Some(sg), _) => vec![sg.clone()],
-        (None, DatabaseKind::Ip(_)) => Vec::new(),
+        (None, DatabaseKind::Ip(_) | DatabaseKind::Host(_)) => Vec::new(),
         (None, _) => db.security_groups.clone(),
     };
     let initial_target = match (&s.database, &db.endpoint) {
         (DatabaseKind::Ip(ip), _) => InitialTarget::Ip(*ip),
         (DatabaseKind::Ec2Instance(id), _) => InitialTarget::Instance(id.clone()),
         (DatabaseKind::AutoscalingGroup(name), _) => InitialTarget::AutoScalingGroup(name.clone()),
+        (DatabaseKind::Host(host), _) => InitialTarget::Hostname(host.clone()),
         (_, Some(host)) => InitialTarget::Hostname(host.clone()),
         _ => {
             return Err(AwsError::Transient {
@@ -131,6 +154,7 @@ pub async fn derive(c: &RegionClients, s: &BootstrapSettings) -> Result<Placemen
         subnets,
         skipped_subnets,
         database_vpc_id: db.vpc_id,
+        database_arn: db.arn,
         database_security_groups: security_groups,
         database_port: db.port,
         database_azs: db_subnets.into_iter().map(|s| s.az).collect(),
@@ -156,6 +180,7 @@ async fn instance(c: &RegionClients, id: &str) -> Result<Database, PlacementErro
     };
     let group = db.db_subnet_group();
     Ok(Database {
+        arn: db.db_instance_arn().map(str::to_string),
         vpc_id: group.and_then(|g| g.vpc_id()).map(str::to_string),
         subnet_ids: group
             .map(|g| {
@@ -207,6 +232,7 @@ async fn cluster(c: &RegionClients, id: &str) -> Result<Database, PlacementError
         publicly_accessible: cluster.publicly_accessible().unwrap_or(false),
         multi_az: cluster.multi_az(),
         endpoint: cluster.endpoint().map(str::to_string),
+        arn: cluster.db_cluster_arn().map(str::to_string),
         ..Database::default()
     };
     if let Some(name) = cluster.db_subnet_group() {
@@ -326,15 +352,7 @@ async fn one_subnet_per_az(
         .await
         .pipe_observe(c, "DescribeSubnets", vpc_id)?;
     let mut chosen: Vec<Subnet> = one_per_az(own.to_vec()).0;
-    let mut all: Vec<Subnet> = out
-        .subnets()
-        .iter()
-        .map(|s| Subnet {
-            id: s.subnet_id().unwrap_or_default().to_string(),
-            az: s.availability_zone().unwrap_or_default().to_string(),
-            vpc_id: s.vpc_id().unwrap_or_default().to_string(),
-        })
-        .collect();
+    let mut all: Vec<Subnet> = out.subnets().iter().map(Subnet::from_ec2).collect();
     all.sort_by(|a, b| a.id.cmp(&b.id));
     for s in all {
         if !chosen.iter().any(|c| c.az == s.az) {
@@ -389,15 +407,7 @@ async fn describe_subnets(
             true => PlacementError::Input(format!("bootstrap.subnet_ids: {}", e)),
             false => e.into(),
         })?;
-    let mut subnets: Vec<Subnet> = out
-        .subnets()
-        .iter()
-        .map(|s| Subnet {
-            id: s.subnet_id().unwrap_or_default().to_string(),
-            az: s.availability_zone().unwrap_or_default().to_string(),
-            vpc_id: s.vpc_id().unwrap_or_default().to_string(),
-        })
-        .collect();
+    let mut subnets: Vec<Subnet> = out.subnets().iter().map(Subnet::from_ec2).collect();
     subnets.sort_by(|a, b| a.az.cmp(&b.az).then(a.id.cmp(&b.id)));
     Ok(subnets)
 }
@@ -426,6 +436,30 @@ pub(crate) fn subnet(id: &str, az: &str) -> Subnet {
         id: id.into(),
         az: az.into(),
         vpc_id: "vpc-1".into(),
+        az_id: None,
+        owner_id: None,
+    }
+}
+
+/// A good placement in "vpc-1" across two AZs, for tests here and in preflight.
+#[cfg(test)]
+pub(crate) fn placement() -> Placement {
+    Placement {
+        vpc_id: "vpc-1".into(),
+        vpc_cidrs: vec!["10.0.0.0/16".parse().unwrap()],
+        subnets: vec![
+            subnet("subnet-a", "us-east-1a"),
+            subnet("subnet-b", "us-east-1b"),
+        ],
+        skipped_subnets: Vec::new(),
+        database_vpc_id: Some("vpc-1".into()),
+        database_arn: Some("arn:aws:rds:us-east-1:111122223333:db:analytics".into()),
+        database_security_groups: vec!["sg-db".into()],
+        database_port: Some(5432),
+        database_azs: ["us-east-1a".to_string(), "us-east-1b".to_string()].into(),
+        publicly_accessible: false,
+        multi_az: Some(true),
+        initial_target: InitialTarget::Hostname("db.example".into()),
     }
 }
 

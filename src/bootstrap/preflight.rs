@@ -11,12 +11,17 @@ pub struct Findings {
     pub warnings: Vec<String>,
 }
 
-pub fn check(p: &Placement, configured_port: u16, explicit_subnets: bool) -> Findings {
+/// What stands in front of the database, as messages name it.
+pub const NLB: &str = "NLB";
+pub const GATEWAY: &str = "resource gateway";
+
+/// The checks both paths share; `front` is [`NLB`] or [`GATEWAY`].
+pub fn check(p: &Placement, configured_port: u16, explicit_subnets: bool, front: &str) -> Findings {
     let mut f = Findings::default();
     let azs: BTreeSet<&str> = p.subnets.iter().map(|s| s.az.as_str()).collect();
     if azs.len() < 2 {
         f.errors.push(format!(
-            "bootstrap.subnet_ids: expected subnets in at least two Availability Zones for the NLB, got {} ({})",
+            "bootstrap.subnet_ids: expected subnets in at least two Availability Zones for the {front}, got {} ({})",
             azs.len(),
             azs.iter().copied().collect::<Vec<_>>().join(", ")
         ));
@@ -24,7 +29,7 @@ pub fn check(p: &Placement, configured_port: u16, explicit_subnets: bool) -> Fin
     for pair in p.subnets.windows(2) {
         if pair[0].az == pair[1].az {
             f.errors.push(format!(
-                "bootstrap.subnet_ids: {} and {} are both in {}; an NLB takes one subnet per Availability Zone, give one of them",
+                "bootstrap.subnet_ids: {} and {} are both in {}; the {front} takes one subnet per Availability Zone, give one of them",
                 pair[0].id, pair[1].id, pair[0].az
             ));
         }
@@ -60,7 +65,7 @@ pub fn check(p: &Placement, configured_port: u16, explicit_subnets: bool) -> Fin
         .collect();
     if !missing.is_empty() {
         let text = format!(
-            "bootstrap.subnet_ids: no NLB subnet in {}, where the database can run (its DB subnet group); after a failover there the NLB could not route to it",
+            "bootstrap.subnet_ids: no {front} subnet in {}, where the database can run (its DB subnet group); after a failover there the {front} could not reach it",
             missing.join(", ")
         );
         if explicit_subnets {
@@ -69,7 +74,7 @@ pub fn check(p: &Placement, configured_port: u16, explicit_subnets: bool) -> Fin
             f.warnings.push(text);
         }
     }
-    if p.publicly_accessible {
+    if p.publicly_accessible && front == NLB {
         f.warnings.push(
             "the database is publicly accessible: its endpoint resolves to a public IP, which an internal NLB cannot reach privately; consider PubliclyAccessible=false".into(),
         );
@@ -84,67 +89,47 @@ pub fn check(p: &Placement, configured_port: u16, explicit_subnets: bool) -> Fin
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::bootstrap::network::{subnet, InitialTarget, Subnet};
-
-    fn placement() -> Placement {
-        Placement {
-            vpc_id: "vpc-1".into(),
-            vpc_cidrs: vec!["10.0.0.0/16".parse().unwrap()],
-            subnets: vec![
-                subnet("subnet-a", "us-east-1a"),
-                subnet("subnet-b", "us-east-1b"),
-            ],
-            skipped_subnets: Vec::new(),
-            database_vpc_id: Some("vpc-1".into()),
-            database_security_groups: vec!["sg-db".into()],
-            database_port: Some(5432),
-            database_azs: ["us-east-1a".to_string(), "us-east-1b".to_string()].into(),
-            publicly_accessible: false,
-            multi_az: Some(true),
-            initial_target: InitialTarget::Hostname("db.example".into()),
-        }
-    }
+    use crate::bootstrap::network::{placement, subnet, Subnet};
 
     #[test]
     fn a_good_placement_passes() {
-        assert_eq!(check(&placement(), 5432, false), Findings::default());
+        assert_eq!(check(&placement(), 5432, false, NLB), Findings::default());
     }
 
     #[test]
     fn each_problem_is_named() {
         let mut p = placement();
         p.subnets.pop();
-        assert!(check(&p, 5432, true)
+        assert!(check(&p, 5432, true, NLB)
             .errors
             .iter()
             .any(|e| e.contains("at least two Availability Zones")));
 
         let mut p = placement();
         p.subnets.push(Subnet {
-            id: "subnet-x".into(),
-            az: "us-east-1c".into(),
             vpc_id: "vpc-2".into(),
+            ..crate::bootstrap::network::subnet("subnet-x", "us-east-1c")
         });
-        assert!(check(&p, 5432, true)
+        assert!(check(&p, 5432, true, NLB)
             .errors
             .iter()
             .any(|e| e.contains("subnet-x is in vpc-2")));
 
         let mut p = placement();
         p.subnets.insert(1, subnet("subnet-a2", "us-east-1a"));
-        assert!(check(&p, 5432, true)
+        assert!(check(&p, 5432, true, NLB)
             .errors
             .iter()
             .any(|e| e.contains("subnet-a and subnet-a2 are both in us-east-1a")));
 
         let mut p = placement();
         p.database_vpc_id = Some("vpc-9".into());
-        assert!(check(&p, 5432, false)
+        assert!(check(&p, 5432, false, NLB)
             .errors
             .iter()
             .any(|e| e.starts_with("bootstrap.vpc_id")));
 
-        let f = check(&placement(), 6432, false);
+        let f = check(&placement(), 6432, false, NLB);
         assert!(
             f.errors
                 .iter()
@@ -154,17 +139,17 @@ mod tests {
 
         let mut p = placement();
         p.database_azs.insert("us-east-1c".into());
-        assert!(check(&p, 5432, true)
+        assert!(check(&p, 5432, true, NLB)
             .errors
             .iter()
             .any(|e| e.contains("no NLB subnet in us-east-1c")));
-        let f = check(&p, 5432, false);
+        let f = check(&p, 5432, false, NLB);
         assert!(f.errors.is_empty() && f.warnings.iter().any(|w| w.contains("us-east-1c")));
 
         let mut p = placement();
         p.publicly_accessible = true;
         p.multi_az = Some(false);
-        let f = check(&p, 5432, false);
+        let f = check(&p, 5432, false, NLB);
         assert!(f.errors.is_empty());
         assert_eq!(f.warnings.len(), 2);
     }

@@ -45,6 +45,9 @@ mod tests {
             acceptance_required: true,
             allowed_principals: vec![],
             consumer_environment: ConsumerEnvironment::Emea,
+            mode: crate::config::StackMode::EndpointService,
+            ipv4_addresses_per_eni: 16,
+            consumer_region: None,
         }
     }
 

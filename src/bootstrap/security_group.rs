@@ -1,5 +1,6 @@
-//! Security groups: the NLB's own group (created and tagged by pglink), and the rule on the
-//! database's group that lets the NLB in on the database port, from that group only.
+//! Security groups: the group of what stands in front of the database (the NLB, or in
+//! resource mode the resource gateway), created and tagged by pglink, and the rule on the
+//! database's group that lets it in on the database port, from that group only.
 //!
 //! The NLB group has no inbound rules and pglink turns off their enforcement for PrivateLink
 //! traffic (`SetSecurityGroups`), so the NLB takes connections from the endpoint service
@@ -12,8 +13,41 @@ use super::tags;
 use crate::aws::{Observe, RegionClients};
 use crate::error::AwsError;
 
+/// What stands in front of the database and has a group of its own.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Front {
+    Nlb,
+    /// A VPC Lattice resource gateway: its group controls its outbound traffic to the
+    /// database; the database's group lets that group in.
+    /// https://docs.aws.amazon.com/vpc-lattice/latest/ug/resource-gateway.html
+    Gateway,
+}
+
+impl Front {
+    pub fn group_name(self, name: &str) -> String {
+        match self {
+            Self::Nlb => format!("pglink-{name}-nlb"),
+            Self::Gateway => format!("pglink-{name}-rgw"),
+        }
+    }
+
+    fn words(self) -> &'static str {
+        match self {
+            Self::Nlb => "the NLB",
+            Self::Gateway => "the resource gateway",
+        }
+    }
+
+    fn rule_description(self, name: &str) -> String {
+        match self {
+            Self::Nlb => format!("pglink {name}: NLB to database"),
+            Self::Gateway => format!("pglink {name}: resource gateway to database"),
+        }
+    }
+}
+
 pub fn nlb_group_name(name: &str) -> String {
-    format!("pglink-{name}-nlb")
+    Front::Nlb.group_name(name)
 }
 
 fn owned_filters(name: &str) -> Vec<Filter> {
@@ -35,7 +69,23 @@ pub async fn find_nlb_group(
     name: &str,
     vpc_id: Option<&str>,
 ) -> Result<Option<String>, AwsError> {
+    find_group(c, name, Front::Nlb, vpc_id).await
+}
+
+/// Finds the group of `front` by tags and name (in the VPC, when given).
+pub async fn find_group(
+    c: &RegionClients,
+    name: &str,
+    front: Front,
+    vpc_id: Option<&str>,
+) -> Result<Option<String>, AwsError> {
     let mut filters = owned_filters(name);
+    filters.push(
+        Filter::builder()
+            .name("group-name")
+            .values(front.group_name(name))
+            .build(),
+    );
     if let Some(vpc) = vpc_id {
         filters.push(Filter::builder().name("vpc-id").values(vpc).build());
     }
@@ -53,21 +103,22 @@ pub async fn find_nlb_group(
         .map(str::to_string))
 }
 
-pub async fn ensure_nlb_group(
+pub async fn ensure_group(
     c: &RegionClients,
     journal: &mut Journal,
     name: &str,
     vpc_id: &str,
+    front: Front,
 ) -> Result<Option<String>, AwsError> {
-    let group_name = nlb_group_name(name);
-    if let Some(id) = find_nlb_group(c, name, Some(vpc_id)).await? {
+    let group_name = front.group_name(name);
+    if let Some(id) = find_group(c, name, front, Some(vpc_id)).await? {
         journal.record(Mark::Ok, format!("security group {group_name}"), id.clone());
         return Ok(Some(id));
     }
     journal.record(
         Mark::Create,
         format!("security group {group_name}"),
-        format!("for the NLB, in {vpc_id}"),
+        format!("for {}, in {vpc_id}", front.words()),
     );
     if journal.dry_run {
         return Ok(None);
@@ -76,7 +127,10 @@ pub async fn ensure_nlb_group(
         .ec2
         .create_security_group()
         .group_name(&group_name)
-        .description(format!("pglink {name}: the NLB in front of the database"))
+        .description(format!(
+            "pglink {name}: {} in front of the database",
+            front.words()
+        ))
         .vpc_id(vpc_id)
         .tag_specifications(tag_spec(ResourceType::SecurityGroup, name))
         .send()
@@ -181,18 +235,19 @@ pub async fn find_db_rules(
         .collect())
 }
 
-/// TCP `port` into the database's group from the NLB's group only. A rule of pglink's that
-/// allows anything else (a wider port range, another protocol or source, changed by hand)
-/// is replaced: the database must not be open wider than the NLB needs.
+/// TCP `port` into the database's group from the front's group only. A rule of pglink's
+/// that allows anything else (a wider port range, another protocol or source, changed by
+/// hand) is replaced: the database must not be open wider than the front needs.
 pub async fn ensure_db_rule(
     c: &RegionClients,
     journal: &mut Journal,
     name: &str,
     db_group: &str,
-    nlb_group: Option<&str>,
+    (nlb_group, front): (Option<&str>, Front),
     port: u16,
 ) -> Result<(), AwsError> {
     let resource = format!("ingress rule on {db_group}");
+    let from = format!("from {}'s group", front.words());
     let (exact, wrong): (Vec<DbRule>, Vec<DbRule>) = find_db_rules(c, name, db_group)
         .await?
         .into_iter()
@@ -203,16 +258,12 @@ pub async fn ensure_db_rule(
         Some(rule) => journal.record(
             Mark::Ok,
             resource.clone(),
-            format!("{}: TCP {port} from the NLB's group", rule.id),
+            format!("{}: TCP {port} {from}", rule.id),
         ),
         None => {
-            journal.record(
-                Mark::Create,
-                resource.clone(),
-                format!("TCP {port} from the NLB's group"),
-            );
+            journal.record(Mark::Create, resource.clone(), format!("TCP {port} {from}"));
             if let (Some(source), false) = (nlb_group, journal.dry_run) {
-                authorize(c, name, db_group, source, port).await?;
+                authorize(c, name, db_group, source, port, front).await?;
                 journal.confirm();
             }
         }
@@ -222,7 +273,7 @@ pub async fn ensure_db_rule(
             Mark::Update,
             resource.clone(),
             format!(
-                "revoke {}: it allows {}, not only TCP {port} from the NLB's group",
+                "revoke {}: it allows {}, not only TCP {port} {from}",
                 rule.id,
                 rule.describe()
             ),
@@ -241,10 +292,11 @@ async fn authorize(
     db_group: &str,
     source: &str,
     port: u16,
+    front: Front,
 ) -> Result<(), AwsError> {
     let pair = UserIdGroupPair::builder()
         .group_id(source)
-        .description(format!("pglink {name}: NLB to database"))
+        .description(front.rule_description(name))
         .build();
     let permission = IpPermission::builder()
         .ip_protocol("tcp")

@@ -8,6 +8,7 @@ use std::time::{Duration, Instant};
 use tracing::info;
 
 use super::journal::{Journal, Mark};
+use super::security_group::Front;
 use super::{accept, endpoint_service, initial, load_balancer, security_group, target_group};
 use crate::aws::RegionClients;
 use crate::config::{BootstrapSettings, DatabaseKind};
@@ -157,6 +158,24 @@ pub async fn teardown(
             journal.confirm();
         }
     }
+    remove_rules_and_group(c, journal, name, Front::Nlb).await?;
+    if journal.entries.is_empty() {
+        info!(
+            name,
+            "nothing to delete: no resources carry pglink's tags for this name"
+        );
+    }
+    Ok(())
+}
+
+/// Revokes every rule pglink added under `name` (on the database's groups), then deletes
+/// the front's own group once its network interfaces are gone.
+pub(crate) async fn remove_rules_and_group(
+    c: &RegionClients,
+    journal: &mut Journal,
+    name: &str,
+    front: Front,
+) -> Result<(), AwsError> {
     for (group, rule) in security_group::find_rules(c, name).await? {
         journal.record(
             Mark::Delete,
@@ -168,10 +187,10 @@ pub async fn teardown(
             journal.confirm();
         }
     }
-    if let Some(group) = security_group::find_nlb_group(c, name, None).await? {
+    if let Some(group) = security_group::find_group(c, name, front, None).await? {
         journal.record(
             Mark::Delete,
-            format!("security group {}", security_group::nlb_group_name(name)),
+            format!("security group {}", front.group_name(name)),
             group.clone(),
         );
         if !journal.dry_run {
@@ -182,17 +201,12 @@ pub async fn teardown(
             journal.confirm();
         }
     }
-    if journal.entries.is_empty() {
-        info!(
-            name,
-            "nothing to delete: no resources carry pglink's tags for this name"
-        );
-    }
     Ok(())
 }
 
-/// Retries a delete that AWS refuses while something still depends on the resource.
-async fn retry_while_in_use<F, Fut>(
+/// Retries a delete that AWS refuses while something still depends on the resource
+/// (Lattice says ConflictException while a configuration still uses a gateway).
+pub(crate) async fn retry_while_in_use<F, Fut>(
     what: &str,
     limit: Duration,
     mut delete: F,
@@ -207,6 +221,7 @@ where
             Err(AwsError::Rejected { code, .. })
                 if (code == "DependencyViolation"
                     || code == "ResourceInUse"
+                    || code == "ConflictException"
                     || code == "ExistingVpcEndpointConnections")
                     && started.elapsed() < limit =>
             {

@@ -8,10 +8,12 @@ use tracing::error;
 use super::{block_on, load, Exit, SCHEMA_VERSION};
 use crate::aws::{self, RegionClients};
 use crate::bootstrap::journal::Journal;
+use crate::bootstrap::resource::stack::ResourceOutcome;
+use crate::bootstrap::resource::{self, ResourceClients};
 use crate::bootstrap::{
     self, accept, endpoint_service, request, teardown, BootstrapError, Outcome,
 };
-use crate::config::{BootstrapSettings, Config, ConfigError, LogFormat};
+use crate::config::{BootstrapSettings, Config, ConfigError, LogFormat, StackMode};
 use crate::logging;
 use crate::metrics::Metrics;
 use crate::resolve::DnsResolver;
@@ -32,7 +34,7 @@ fn load_bootstrap(
     Ok((config, settings))
 }
 
-async fn clients(config: &Config) -> Result<(RegionClients, String), Exit> {
+async fn clients(config: &Config) -> Result<(RegionClients, ResourceClients, String), Exit> {
     let sdk = aws::sdk_config(&config.aws, None).await;
     let Some(region) = sdk.region().map(|r| r.to_string()) else {
         return Err(ConfigError::invalid(
@@ -41,7 +43,12 @@ async fn clients(config: &Config) -> Result<(RegionClients, String), Exit> {
         )
         .into());
     };
-    Ok((RegionClients::new(&sdk, &region, Metrics::new()), region))
+    let metrics = Metrics::new();
+    Ok((
+        RegionClients::new(&sdk, &region, metrics.clone()),
+        ResourceClients::new(&sdk, &region, metrics),
+        region,
+    ))
 }
 
 /// What every stack command works on.
@@ -49,6 +56,8 @@ struct Stack {
     config: Config,
     settings: BootstrapSettings,
     c: RegionClients,
+    /// VPC Lattice and RAM, for resource mode.
+    r: ResourceClients,
     region: String,
 }
 
@@ -64,11 +73,12 @@ fn stack_command(
     };
     block_on(async {
         match clients(&config).await {
-            Ok((c, region)) => {
+            Ok((c, r, region)) => {
                 body(Stack {
                     config,
                     settings,
                     c,
+                    r,
                     region,
                 })
                 .await
@@ -97,13 +107,28 @@ pub fn bootstrap(
             config,
             settings,
             c,
+            r,
             region,
         } = stack;
+        let mut journal = Journal::new(dry_run);
+        if settings.mode == StackMode::Resource {
+            let result = resource::stack::bootstrap(&c, &r, &region, &settings, &mut journal).await;
+            return match result {
+                Ok(outcome) => {
+                    print_resource_outcome(&outcome, &settings, &journal, json);
+                    if detailed && journal.changes() > 0 {
+                        Exit::ChangesPending
+                    } else {
+                        Exit::Ok
+                    }
+                }
+                Err(e) => failed(e, &journal),
+            };
+        }
         let resolver = match DnsResolver::new(&config.dns) {
             Ok(r) => r,
             Err(e) => return Exit::BadInput(format!("dns: {e}")),
         };
-        let mut journal = Journal::new(dry_run);
         match bootstrap::bootstrap(&c, &region, &settings, &resolver, &mut journal).await {
             Ok(outcome) => {
                 print_outcome(&outcome, &settings, &journal, json);
@@ -113,14 +138,69 @@ pub fn bootstrap(
                     Exit::Ok
                 }
             }
-            Err(BootstrapError::Input(message)) => Exit::BadInput(message),
-            Err(e) => {
-                error!(error = %e, "bootstrap stopped; what exists is tagged and the next run completes it");
-                eprint!("{}", journal.render_failure());
-                Exit::Failed
-            }
+            Err(e) => failed(e, &journal),
         }
     })
+}
+
+/// Bad input exits 2 with nothing changed; AWS's refusal exits 1 saying what exists.
+fn failed(e: BootstrapError, journal: &Journal) -> Exit {
+    match e {
+        BootstrapError::Input(message) => Exit::BadInput(message),
+        e => {
+            error!(error = %e, "bootstrap stopped; what exists is tagged and the next run completes it");
+            eprint!("{}", journal.render_failure());
+            Exit::Failed
+        }
+    }
+}
+
+fn print_resource_outcome(
+    o: &ResourceOutcome,
+    s: &BootstrapSettings,
+    journal: &Journal,
+    as_json: bool,
+) {
+    let consumer = resource::stack::consumer_info(o);
+    let follows = follows_itself(s);
+    if as_json {
+        let plan: Vec<_> = journal
+            .entries
+            .iter()
+            .map(|e| json!({ "action": e.mark.as_str(), "resource": e.resource, "detail": e.detail }))
+            .collect();
+        let doc = json!({ "schema_version": SCHEMA_VERSION, "mode": "resource", "stack": o, "plan": plan, "consumer_request": consumer, "daemon_needed": !follows });
+        println!("{}", serde_json::to_string_pretty(&doc).unwrap_or_default());
+        return;
+    }
+    let mode = if o.dry_run {
+        " (dry run: nothing changed)"
+    } else {
+        ""
+    };
+    println!(
+        "pglink bootstrap {} in {} (resource mode){mode}\n{}",
+        o.name,
+        o.region,
+        journal.render()
+    );
+    for w in &o.warnings {
+        println!("warning: {w}");
+    }
+    match consumer {
+        Some(text) => println!("\n{text}"),
+        None => println!(
+            "\nThe share ARN and the configuration ID are known once bootstrap runs without --dry-run."
+        ),
+    }
+    if follows {
+        println!("No [[targets]] snippet: the resource configuration follows the database itself through failovers; pglink run is not needed for it.");
+    }
+}
+
+/// An ARN or hostname configuration follows the database itself; an address is fixed.
+fn follows_itself(s: &BootstrapSettings) -> bool {
+    !matches!(s.database, crate::config::DatabaseKind::Ip(_))
 }
 
 fn print_outcome(o: &Outcome, s: &BootstrapSettings, journal: &Journal, as_json: bool) {
@@ -187,11 +267,26 @@ pub fn teardown_cmd(
         let Stack {
             settings,
             c,
+            r,
             region,
             ..
         } = stack;
         let mut journal = Journal::new(!yes);
-        let result = teardown::teardown(&c, &settings, &mut journal, reject_connections).await;
+        let result = match settings.mode {
+            StackMode::Resource => {
+                resource::teardown::teardown(
+                    &c,
+                    &r,
+                    &settings.name,
+                    &mut journal,
+                    reject_connections,
+                )
+                .await
+            }
+            StackMode::EndpointService => {
+                teardown::teardown(&c, &settings, &mut journal, reject_connections).await
+            }
+        };
         if json {
             let resources: Vec<_> = journal
                 .entries
@@ -242,7 +337,10 @@ pub fn teardown_cmd(
 
 pub fn accept_cmd(path: Option<PathBuf>, log_format: Option<LogFormat>, json: bool) -> Exit {
     stack_command(path, log_format, async |stack| {
-        let Stack { settings, c, .. } = stack;
+        let Stack { settings, c, r, .. } = stack;
+        if settings.mode == StackMode::Resource {
+            return resource_accept(&r, &settings.name, json).await;
+        }
         let service = match endpoint_service::find(&c, &settings.name).await {
             Ok(Some(s)) => s,
             Ok(None) => {
@@ -274,6 +372,29 @@ pub fn accept_cmd(path: Option<PathBuf>, log_format: Option<LogFormat>, json: bo
             }
         }
     })
+}
+
+/// Resource mode: the owner has nothing to accept; it reports the share's accounts and the
+/// consumers' endpoints (exit 1 when no share exists yet).
+async fn resource_accept(r: &ResourceClients, stack: &str, json: bool) -> Exit {
+    let report = match resource::accept::report(r, stack).await {
+        Ok(report) => report,
+        Err(e) => {
+            error!(error = %e, "could not read the resource share");
+            return Exit::Failed;
+        }
+    };
+    if json {
+        let doc = json!({ "schema_version": SCHEMA_VERSION, "mode": "resource", "report": report });
+        println!("{}", serde_json::to_string_pretty(&doc).unwrap_or_default());
+    } else {
+        print!("{}", resource::accept::render(&report));
+    }
+    if report.resource_share_arn.is_none() {
+        error!(name = %stack, "no resource share carries pglink's tags for this name: run pglink bootstrap first");
+        return Exit::Failed;
+    }
+    Exit::Ok
 }
 
 fn print_accept_text(service_id: &str, report: &accept::AcceptReport) {

@@ -69,9 +69,18 @@ pub(crate) fn load_for_sync(
 ) -> Result<Config, Exit> {
     let (_, config) = load(path)?;
     if config.targets.is_empty() {
-        return Err(
-            ConfigError::invalid("targets", "expected at least one [[targets]] entry").into(),
-        );
+        let resource_stack = config
+            .bootstrap
+            .as_ref()
+            .filter(|b| b.mode == config::StackMode::Resource);
+        let reason = match resource_stack {
+            Some(b) => format!(
+                "none given, and [bootstrap] {:?} is in resource mode, where AWS follows the database itself: it needs no daemon (run, sync, plan and drill keep NLB target groups)",
+                b.name
+            ),
+            None => "expected at least one [[targets]] entry".to_string(),
+        };
+        return Err(ConfigError::invalid("targets", reason).into());
     }
     logging::init(log_format.unwrap_or(config.log.format), &config.log.level);
     let ignored = config::ignored_environment();

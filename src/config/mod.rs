@@ -19,7 +19,7 @@ pub use raw::RawConfig;
 pub use validate::{
     is_log_filter, Adopt, AwsSettings, BootstrapSettings, Config, ConsumerEnvironment,
     DatabaseKind, DnsSettings, EndpointSource, LogFormat, LogSettings, Members, RoleToAssume,
-    ServerSettings, SyncSettings, Target, TargetGroupArn,
+    ServerSettings, StackMode, SyncSettings, Target, TargetGroupArn,
 };
 pub use values::partition_of;
 

@@ -207,6 +207,14 @@ pub struct RawBootstrap {
     pub allowed_principals: Vec<String>,
     #[serde(default = "defaults::consumer_environment")]
     pub consumer_environment: String,
+    /// "endpoint-service" (an NLB and a VPC endpoint service) or "resource" (a VPC Lattice
+    /// resource gateway and configuration shared through AWS RAM).
+    #[serde(default = "defaults::mode")]
+    pub mode: String,
+    #[serde(default = "defaults::ipv4_addresses_per_eni")]
+    pub ipv4_addresses_per_eni: i64,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub consumer_region: Option<String>,
 }
 
 #[derive(Debug, Deserialize, Serialize)]
@@ -222,6 +230,8 @@ pub struct RawDatabase {
     pub ec2_instance: Option<String>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub autoscaling_group: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub host: Option<String>,
 }
 
 /// Defaults in one place: the values `check-config` prints when a key is left out.
@@ -270,5 +280,12 @@ pub mod defaults {
     }
     pub fn consumer_environment() -> String {
         "US".into()
+    }
+    pub fn mode() -> String {
+        "endpoint-service".into()
+    }
+    /// AWS's default for a resource gateway.
+    pub fn ipv4_addresses_per_eni() -> i64 {
+        16
     }
 }

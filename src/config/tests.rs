@@ -120,6 +120,15 @@ fn bad_inputs_name_the_key() {
         ("[bootstrap]\nname = \"x\"\ndatabase = { ip = \"10.0.0.3\" }\nconsumer_environment = \"MARS\"\n".to_string(), "bootstrap.consumer_environment"),
         ("[bootstrap]\nname = \"x\"\ndatabase = { ip = \"10.0.0.3\" }\nallowed_principals = [\"346425330055\"]\n".to_string(), "bootstrap.allowed_principals[0]"),
         ("[bootstrap]\nname = \"x\"\ndatabase = { ip = \"10.0.0.3\" }\nsubnet_ids = [\"sub-1\"]\n".to_string(), "bootstrap.subnet_ids[0]"),
+        ("[bootstrap]\nname = \"x\"\nmode = \"lattice\"\ndatabase = { ip = \"10.0.0.3\" }\n".to_string(), "bootstrap.mode"),
+        ("[bootstrap]\nname = \"x\"\ndatabase = { host = \"db.example.com\" }\n".to_string(), "bootstrap.database.host"),
+        ("[bootstrap]\nname = \"Analytics\"\nmode = \"resource\"\ndatabase = { ip = \"10.0.0.3\" }\nallowed_principals = [\"072088201116\"]\n".to_string(), "bootstrap.name"),
+        ("[bootstrap]\nname = \"a--b\"\nmode = \"resource\"\ndatabase = { ip = \"10.0.0.3\" }\nallowed_principals = [\"072088201116\"]\n".to_string(), "bootstrap.name"),
+        ("[bootstrap]\nname = \"x\"\nmode = \"resource\"\ndatabase = { ip = \"10.0.0.3\" }\n".to_string(), "bootstrap.allowed_principals"),
+        ("[bootstrap]\nname = \"x\"\nmode = \"resource\"\ndatabase = { autoscaling_group = \"pg\" }\nallowed_principals = [\"072088201116\"]\n".to_string(), "bootstrap.database.autoscaling_group"),
+        ("[bootstrap]\nname = \"x\"\nmode = \"resource\"\ndatabase = { ec2_instance = \"i-0123456789abcdef0\" }\nallowed_principals = [\"072088201116\"]\n".to_string(), "bootstrap.database.ec2_instance"),
+        ("[bootstrap]\nname = \"x\"\nmode = \"resource\"\ndatabase = { ip = \"10.0.0.3\" }\nallowed_principals = [\"072088201116\"]\nipv4_addresses_per_eni = 63\n".to_string(), "bootstrap.ipv4_addresses_per_eni"),
+        ("[bootstrap]\nname = \"x\"\nmode = \"resource\"\ndatabase = { ip = \"10.0.0.3\" }\nallowed_principals = [\"072088201116\"]\nconsumer_region = \"mars\"\n".to_string(), "bootstrap.consumer_region"),
         ("[targets]\nname = \"x\"\n".to_string(), "targets"),
         ("not toml at all [".to_string(), ""),
     ];
@@ -131,6 +140,26 @@ fn bad_inputs_name_the_key() {
         );
         assert!(!err.contains('\n'), "not one line: {err}");
     }
+}
+
+#[test]
+fn resource_mode_shares_with_accounts() {
+    let text = "[bootstrap]\nname = \"analytics\"\nmode = \"resource\"\ndatabase = { host = \"db.example.com\" }\nallowed_principals = [\"072088201116\", \"arn:aws:iam::346425330055:role/MTPL_Admin\", \"arn:aws:iam::072088201116:root\"]\n";
+    let (_, c) = parse(text, "t.toml").unwrap();
+    let b = c.bootstrap.unwrap();
+    assert_eq!(b.mode, StackMode::Resource);
+    assert_eq!(b.ipv4_addresses_per_eni, 16);
+    assert_eq!(b.share_accounts(), ["072088201116", "346425330055"]);
+    let (_, c) = parse(
+        "[bootstrap]\nname = \"x\"\ndatabase = { ip = \"10.0.0.3\" }\n",
+        "t.toml",
+    )
+    .unwrap();
+    assert_eq!(
+        c.bootstrap.unwrap().mode,
+        StackMode::EndpointService,
+        "the default"
+    );
 }
 
 #[test]

@@ -281,6 +281,19 @@ pub enum DatabaseKind {
     Ip(IpAddr),
     Ec2Instance(String),
     AutoscalingGroup(String),
+    /// A hostname (resource mode only: an NLB cannot target a name).
+    Host(String),
+}
+
+/// Which PrivateLink path bootstrap builds.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum StackMode {
+    /// An internal NLB behind a VPC endpoint service (what dbt Cloud, Fivetran, Snowflake
+    /// and most consumers take).
+    EndpointService,
+    /// A VPC Lattice resource gateway and resource configuration shared through AWS RAM
+    /// (resource endpoints: same region, no NLB, no address to follow).
+    Resource,
 }
 
 #[derive(Debug, Clone)]
@@ -294,6 +307,32 @@ pub struct BootstrapSettings {
     pub acceptance_required: bool,
     pub allowed_principals: Vec<String>,
     pub consumer_environment: ConsumerEnvironment,
+    pub mode: StackMode,
+    /// Resource mode: the gateway's IPv4 addresses per interface (1-62, fixed at creation).
+    pub ipv4_addresses_per_eni: i32,
+    /// Resource mode: where the consumer's endpoint is (it must be this region).
+    pub consumer_region: Option<String>,
+}
+
+impl BootstrapSettings {
+    /// The accounts a resource share goes to: each principal's account (RAM shares with
+    /// accounts; a role's whole account gets the configuration).
+    pub fn share_accounts(&self) -> Vec<String> {
+        let mut accounts: Vec<String> = self
+            .allowed_principals
+            .iter()
+            .filter_map(|p| {
+                if p.len() == 12 && p.bytes().all(|b| b.is_ascii_digit()) {
+                    Some(p.clone())
+                } else {
+                    crate::bootstrap::accept::account_of(p).map(str::to_string)
+                }
+            })
+            .collect();
+        accounts.sort();
+        accounts.dedup();
+        accounts
+    }
 }
 
 fn at<T>(key: impl Into<String>, r: Result<T, String>) -> Result<T, ConfigError> {
@@ -713,17 +752,73 @@ fn bootstrap(b: &RawBootstrap) -> Result<BootstrapSettings, ConfigError> {
                 .collect::<Result<Vec<_>, _>>()
         })
         .transpose()?;
+    let mode = match b.mode.as_str() {
+        "endpoint-service" => StackMode::EndpointService,
+        "resource" => StackMode::Resource,
+        other => {
+            return Err(ConfigError::invalid(
+                "bootstrap.mode",
+                format!("expected \"endpoint-service\" (an NLB and a VPC endpoint service) or \"resource\" (a resource gateway and configuration shared through AWS RAM), got {other:?}"),
+            ))
+        }
+    };
     let allowed_principals = b
         .allowed_principals
         .iter()
         .enumerate()
         .map(|(i, p)| {
-            at(
-                format!("bootstrap.allowed_principals[{i}]"),
-                values::principal_arn(p),
-            )
+            let key = format!("bootstrap.allowed_principals[{i}]");
+            // RAM shares with accounts: an account ID is as good as its root ARN there.
+            let account_id = p.len() == 12 && p.bytes().all(|b| b.is_ascii_digit());
+            match (mode, account_id) {
+                (StackMode::Resource, true) => Ok(p.clone()),
+                _ => at(key, values::principal_arn(p)),
+            }
         })
         .collect::<Result<Vec<_>, _>>()?;
+    let database = database(b.database.as_ref())?;
+    match (mode, &database) {
+        (StackMode::EndpointService, DatabaseKind::Host(_)) => {
+            return Err(ConfigError::invalid(
+                "bootstrap.database.host",
+                "an NLB cannot target a hostname: expected mode = \"resource\", or the database's address as { ip = \"...\" }",
+            ))
+        }
+        (StackMode::Resource, DatabaseKind::Ec2Instance(_)) => {
+            return Err(ConfigError::invalid(
+                "bootstrap.database.ec2_instance",
+                "a resource configuration names an address, a hostname or an RDS database: expected the instance's private address as { ip = \"...\" } in resource mode",
+            ))
+        }
+        (StackMode::Resource, DatabaseKind::AutoscalingGroup(_)) => {
+            return Err(ConfigError::invalid(
+                "bootstrap.database.autoscaling_group",
+                "a resource configuration names one database, not a group of instances: expected mode = \"endpoint-service\" for an Auto Scaling group",
+            ))
+        }
+        _ => {}
+    }
+    if mode == StackMode::Resource {
+        if let Some(problem) =
+            crate::bootstrap::resource::lattice_name_problem(&format!("pglink-{}", b.name))
+        {
+            return Err(ConfigError::invalid(
+                "bootstrap.name",
+                format!("resource mode names its gateway and configuration pglink-NAME, which VPC Lattice refuses here ({problem}); expected lowercase letters, digits and single '-', at most 33 characters"),
+            ));
+        }
+        if b.allowed_principals.is_empty() {
+            return Err(ConfigError::invalid(
+                "bootstrap.allowed_principals",
+                "expected the consumer's account (an account ID or a principal ARN): the resource share goes to it",
+            ));
+        }
+    }
+    let consumer_region = b
+        .consumer_region
+        .as_deref()
+        .map(|r| at("bootstrap.consumer_region", values::region(r)))
+        .transpose()?;
     let consumer_environment = match b.consumer_environment.to_ascii_uppercase().as_str() {
         "US" => ConsumerEnvironment::Us,
         "EMEA" => ConsumerEnvironment::Emea,
@@ -740,7 +835,7 @@ fn bootstrap(b: &RawBootstrap) -> Result<BootstrapSettings, ConfigError> {
     };
     Ok(BootstrapSettings {
         name: at("bootstrap.name", values::stack_name(&b.name))?,
-        database: database(b.database.as_ref())?,
+        database,
         port: at("bootstrap.port", values::integer_in(b.port, 1, 65535))?,
         vpc_id: b
             .vpc_id
@@ -761,12 +856,18 @@ fn bootstrap(b: &RawBootstrap) -> Result<BootstrapSettings, ConfigError> {
         acceptance_required: b.acceptance_required,
         allowed_principals,
         consumer_environment,
+        mode,
+        ipv4_addresses_per_eni: at(
+            "bootstrap.ipv4_addresses_per_eni",
+            values::integer_in(b.ipv4_addresses_per_eni, 1, 62),
+        )?,
+        consumer_region,
     })
 }
 
 fn database(db: Option<&RawDatabase>) -> Result<DatabaseKind, ConfigError> {
     const KEY: &str = "bootstrap.database";
-    const EXPECTED: &str = "expected exactly one of { db_instance = \"id\" }, { db_cluster = \"id\" }, { ip = \"10.20.0.15\" }, { ec2_instance = \"i-...\" } or { autoscaling_group = \"name\" }";
+    const EXPECTED: &str = "expected exactly one of { db_instance = \"id\" }, { db_cluster = \"id\" }, { ip = \"10.20.0.15\" }, { ec2_instance = \"i-...\" }, { autoscaling_group = \"name\" } or, in resource mode, { host = \"db.example.com\" }";
     let db = db.ok_or_else(|| ConfigError::invalid(KEY, EXPECTED))?;
     let given = [
         &db.db_instance,
@@ -774,6 +875,7 @@ fn database(db: Option<&RawDatabase>) -> Result<DatabaseKind, ConfigError> {
         &db.ip,
         &db.ec2_instance,
         &db.autoscaling_group,
+        &db.host,
     ]
     .iter()
     .filter(|v| v.is_some())
@@ -790,6 +892,8 @@ fn database(db: Option<&RawDatabase>) -> Result<DatabaseKind, ConfigError> {
         DatabaseKind::Ip(at(sub("ip"), values::ip(ip))?)
     } else if let Some(id) = &db.ec2_instance {
         DatabaseKind::Ec2Instance(at(sub("ec2_instance"), values::aws_id(id, "i"))?)
+    } else if let Some(host) = &db.host {
+        DatabaseKind::Host(at(sub("host"), values::hostname(host))?)
     } else {
         let asg = db.autoscaling_group.clone().unwrap_or_default();
         if asg.trim().is_empty() || asg.len() > 255 {

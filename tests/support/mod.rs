@@ -9,6 +9,7 @@ pub mod apt;
 pub mod dns;
 pub mod drill;
 pub mod fixture;
+pub mod lattice;
 pub mod moto;
 pub mod openmetrics;
 pub mod postgres;

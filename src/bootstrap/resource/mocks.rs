@@ -13,9 +13,16 @@ pub const OTHER_ACCOUNT: &str = "444455556666";
 pub const STACK: &str = "analytics";
 
 pub fn clients(lattice: &[&Rule], ram: &[&Rule]) -> ResourceClients {
+    let caller =
+        aws_smithy_mocks::mock!(aws_sdk_sts::Client::get_caller_identity).then_output(|| {
+            aws_sdk_sts::operation::get_caller_identity::GetCallerIdentityOutput::builder()
+                .account(ACCOUNT)
+                .build()
+        });
     ResourceClients {
         lattice: mock_client!(aws_sdk_vpclattice, RuleMode::MatchAny, lattice),
         ram: mock_client!(aws_sdk_ram, RuleMode::MatchAny, ram),
+        sts: mock_client!(aws_sdk_sts, RuleMode::MatchAny, &[&caller]),
         metrics: Metrics::new(),
     }
 }

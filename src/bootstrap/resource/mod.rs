@@ -9,15 +9,20 @@
 //! change in place, recording every step in the bootstrap [`Journal`](super::journal::Journal).
 //! The design notes, with their sources, are in `docs/resource-endpoints-design.md`.
 
+pub mod accept;
 pub mod configuration;
 pub mod gateway;
+pub mod preflight;
 pub mod share;
+pub mod stack;
 pub mod tags;
+pub mod teardown;
 pub mod wait;
 
 use aws_config::{Region, SdkConfig};
 
-use crate::aws::{CallTimer, Observer};
+use crate::aws::{Boxed, CallTimer, Observe, Observer};
+use crate::error::AwsError;
 use crate::metrics::Metrics;
 
 /// The VPC Lattice and RAM clients of one region, built only for resource-mode stacks.
@@ -25,6 +30,8 @@ use crate::metrics::Metrics;
 pub struct ResourceClients {
     pub lattice: aws_sdk_vpclattice::Client,
     pub ram: aws_sdk_ram::Client,
+    /// For the caller's account (GetCallerIdentity needs no permission).
+    pub sts: aws_sdk_sts::Client,
     pub metrics: Metrics,
 }
 
@@ -36,14 +43,31 @@ impl ResourceClients {
             .interceptor(CallTimer::new(metrics.clone()))
             .build();
         let ram = aws_sdk_ram::config::Builder::from(sdk)
+            .region(region.clone())
+            .interceptor(CallTimer::new(metrics.clone()))
+            .build();
+        let sts = aws_sdk_sts::config::Builder::from(sdk)
             .region(region)
             .interceptor(CallTimer::new(metrics.clone()))
             .build();
         Self {
             lattice: aws_sdk_vpclattice::Client::from_conf(lattice),
             ram: aws_sdk_ram::Client::from_conf(ram),
+            sts: aws_sdk_sts::Client::from_conf(sts),
             metrics,
         }
+    }
+
+    /// The account the stack is built in: the caller's.
+    pub async fn account(&self) -> Result<String, AwsError> {
+        let out = self
+            .sts
+            .get_caller_identity()
+            .send()
+            .boxed()
+            .await
+            .pipe_observe(self, "GetCallerIdentity", "caller")?;
+        Ok(out.account().unwrap_or_default().to_string())
     }
 }
 
