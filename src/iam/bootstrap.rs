@@ -12,7 +12,7 @@
 
 use super::{Policy, Scope, Statement};
 use crate::bootstrap::{load_balancer, target_group};
-use crate::config::{BootstrapSettings, Config, DatabaseKind};
+use crate::config::{BootstrapSettings, Config, DatabaseKind, StackMode};
 use crate::ownership::{MANAGED_BY_KEY, MANAGED_BY_VALUE, NAME_KEY};
 
 /// Read calls: no resource-level permissions for most, and descriptions only.
@@ -60,6 +60,9 @@ pub fn policy(config: &Config, account: Option<&str>) -> Result<Policy, (String,
         region,
         account: account.unwrap_or("*").to_string(),
     };
+    if settings.mode == StackMode::Resource {
+        return super::resource::policy(settings, &scope);
+    }
     let name = settings.name.as_str();
     let managed = format!("aws:ResourceTag/{MANAGED_BY_KEY}");
     let named = format!("aws:ResourceTag/{NAME_KEY}");
@@ -258,7 +261,7 @@ pub fn policy(config: &Config, account: Option<&str>) -> Result<Policy, (String,
 /// it (an `ip` database in the VPC, such as Postgres on EC2, may name one too, and
 /// bootstrap then adds the rule), else on groups in the stack's VPC; an `ip` database
 /// without one has no rule.
-fn ingress(
+pub(super) fn ingress(
     settings: &BootstrapSettings,
     scope: &Scope,
     requested: &str,

@@ -8,6 +8,7 @@ pub mod bootstrap;
 pub mod daemon;
 pub mod drill;
 pub mod eval;
+pub mod resource;
 
 use std::collections::BTreeMap;
 

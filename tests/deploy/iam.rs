@@ -19,6 +19,8 @@ const CLIENT_FIELDS: &[(&str, &str)] = &[
     ("rds", "rds"),
     ("autoscaling", "autoscaling"),
     ("iam", "iam"),
+    ("lattice", "vpc-lattice"),
+    ("ram", "ram"),
 ];
 
 /// Methods on an SDK client that are not API operations.
@@ -284,13 +286,25 @@ fn the_example_policies_are_what_iam_policy_prints() {
         ),
         ("deploy/iam/drill-policy.json", vec!["--role", "drill"]),
     ] {
-        let on_disk = std::fs::read_to_string(root().join(file)).expect(file);
-        assert_eq!(
-            iam_policy(&config, &args),
-            on_disk,
-            "{file} is out of date: regenerate it with the command in {EXAMPLE}"
-        );
+        check_example(&config, file, &args);
     }
+    check_example(
+        &root().join(RESOURCE_EXAMPLE),
+        "deploy/iam/bootstrap-resource-policy.json",
+        &["--role", "bootstrap", "--account", "111111111111"],
+    );
+}
+
+const RESOURCE_EXAMPLE: &str = "deploy/iam/resource-example.toml";
+
+fn check_example(config: &Path, file: &str, args: &[&str]) {
+    let on_disk = std::fs::read_to_string(root().join(file)).expect(file);
+    assert_eq!(
+        iam_policy(config, args),
+        on_disk,
+        "{file} is out of date: regenerate it with the command in {}",
+        config.display()
+    );
 }
 
 /// Daemon calls needed only by some configurations, and the target line that needs each.
@@ -395,7 +409,12 @@ const KIND_CALLS: &[(&str, &str)] = &[
 
 #[test]
 fn generated_bootstrap_policies_allow_every_call_bootstrap_makes() {
-    let required = required_actions(&files_under(&root().join("src/bootstrap"), ".rs"));
+    let resource_mode = root().join("src/bootstrap/resource");
+    let files: Vec<PathBuf> = files_under(&root().join("src/bootstrap"), ".rs")
+        .into_iter()
+        .filter(|f| !f.starts_with(&resource_mode))
+        .collect();
+    let required = required_actions(&files);
     assert!(
         required.len() >= 30,
         "found only {} bootstrap actions: the call scanner is broken",
@@ -475,6 +494,82 @@ fn the_drill_policy_allows_every_call_the_drill_makes() {
     }
 }
 
+/// Files with the calls resource mode makes: its own modules and the network and security
+/// group code it shares with endpoint-service mode.
+fn resource_mode_sources() -> Vec<PathBuf> {
+    let mut files = files_under(&root().join("src/bootstrap/resource"), ".rs");
+    files.retain(|f| !f.ends_with("tests.rs") && !f.ends_with("mocks.rs"));
+    files.extend(
+        [
+            "src/bootstrap/network.rs",
+            "src/bootstrap/security_group.rs",
+        ]
+        .iter()
+        .map(|f| root().join(f)),
+    );
+    files
+}
+
+/// Calls of the shared network code for database kinds resource mode refuses
+/// (`ec2_instance`, `autoscaling_group`).
+const NOT_IN_RESOURCE_MODE: &[&str] = &[
+    "ec2:DescribeInstances",
+    "autoscaling:DescribeAutoScalingGroups",
+];
+
+/// In resource mode the bootstrap policy allows every call resource mode makes, for every
+/// database kind it takes, and no ELBv2 call.
+#[test]
+fn resource_mode_policies_allow_every_call_resource_mode_makes() {
+    let required = required_actions(&resource_mode_sources());
+    for action in [
+        "vpc-lattice:CreateResourceGateway",
+        "vpc-lattice:CreateResourceConfiguration",
+        "ram:CreateResourceShare",
+        "vpc-lattice:DeleteResourceEndpointAssociation",
+    ] {
+        assert!(
+            required.contains_key(action),
+            "the call scanner missed {action}: {:?}",
+            required.keys().collect::<Vec<_>>()
+        );
+    }
+    let dir = tempfile::tempdir().unwrap();
+    for (kind, database) in [
+        ("db_instance", "{ db_instance = \"orders\" }"),
+        ("db_cluster", "{ db_cluster = \"ledger\" }"),
+        ("ip", "{ ip = \"10.1.2.3\" }"),
+        ("host", "{ host = \"db.example.com\" }"),
+    ] {
+        let text = format!(
+            "[aws]\nregion = \"eu-west-1\"\n\n[bootstrap]\nname = \"orders\"\nmode = \"resource\"\ndatabase = {database}\nvpc_id = \"vpc-0123456789abcdef0\"\ndatabase_security_group_id = \"sg-0123456789abcdef0\"\nallowed_principals = [\"072088201116\"]\n"
+        );
+        let path = dir.path().join("resource.toml");
+        std::fs::write(&path, &text).unwrap();
+        let policy: Value =
+            serde_json::from_str(&iam_policy(&path, &["--role", "bootstrap"])).unwrap();
+        let allowed = allowed_actions(&policy);
+        let missing: Vec<&String> = required
+            .keys()
+            .filter(|a| !NOT_IN_RESOURCE_MODE.contains(&a.as_str()))
+            .filter(|a| !allowed.contains(&a.to_lowercase()))
+            .collect();
+        assert!(missing.is_empty(), "{kind}: not allowed: {missing:?}");
+        for action in NOT_IN_RESOURCE_MODE {
+            assert!(
+                !allowed.contains(&action.to_lowercase()),
+                "{kind}: {action}"
+            );
+        }
+        assert!(
+            !allowed
+                .iter()
+                .any(|a| a.starts_with("elasticloadbalancing:")),
+            "{kind}: {allowed:?}"
+        );
+    }
+}
+
 #[test]
 fn policies_grant_no_wildcard_actions_and_name_every_statement() {
     let files = files_under(&root().join("deploy/iam"), ".json");
@@ -543,6 +638,19 @@ const PARLIAMENT_STALE: &[(&str, &str)] = &[
         "RESOURCE_MISMATCH",
         "\"action\":\"ec2:AuthorizeSecurityGroupIngress\"",
     ),
+    // The resource gateway's interfaces: the subnet and group (with ec2:Vpc) and the new
+    // interface (which has no ec2:Vpc key) are separate statements.
+    (
+        "RESOURCE_MISMATCH",
+        "\"action\":\"ec2:CreateNetworkInterface\"",
+    ),
+    // parliament reads the action's keys only; the reference lists this key on the
+    // ResourceEndpointAssociation resource type the action works on.
+    // https://docs.aws.amazon.com/service-authorization/latest/reference/list_amazonvpclattice.html
+    (
+        "UNKNOWN_CONDITION_FOR_ACTION",
+        "vpc-lattice:ResourceConfigurationArn for action vpc-lattice:DeleteResourceEndpointAssociation",
+    ),
 ];
 
 /// The generated example policies pass parliament with no finding above LOW, except the
@@ -555,6 +663,7 @@ fn parliament_finds_nothing_above_low_in_the_generated_policies() {
         "deploy/iam/target-role-policy.json",
         "deploy/iam/bootstrap-policy.json",
         "deploy/iam/drill-policy.json",
+        "deploy/iam/bootstrap-resource-policy.json",
     ] {
         let out = Command::new(venv.join("bin/parliament"))
             .arg("--files")
