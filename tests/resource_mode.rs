@@ -333,3 +333,25 @@ async fn creates_are_waited_for_until_active() {
     assert_eq!(w.fake.state().shares.len(), 1);
     assert!(started.elapsed() >= std::time::Duration::from_secs(20));
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn accept_reports_the_shares_accounts_and_the_consumers_endpoints() {
+    use pglink::bootstrap::resource::accept;
+    let w = world().await;
+    let r = w.fake.clients();
+    let empty = accept::report(&r, "analytics").await.unwrap();
+    assert_eq!(empty.resource_share_arn, None);
+    assert!(accept::render(&empty).contains("no resource share carries pglink's tags"));
+    w.bootstrap(false).await.0.unwrap();
+    w.fake.consumer_endpoint("pglink-analytics", CLICKHOUSE);
+    let report = accept::report(&r, "analytics").await.unwrap();
+    assert!(report.resource_share_arn.is_some());
+    assert_eq!(report.endpoints.len(), 1);
+    assert_eq!(report.endpoints[0].owner, CLICKHOUSE);
+    let text = accept::render(&report);
+    assert!(
+        text.contains(&format!("shared with {CLICKHOUSE}: ASSOCIATING (outside your organization: waits until the account accepts the invitation in AWS RAM)")),
+        "{text}"
+    );
+    assert!(text.contains(&format!("(account {CLICKHOUSE})")), "{text}");
+}
