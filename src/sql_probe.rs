@@ -5,7 +5,8 @@
 //! variables as defaults (PGPASSWORD keeps the password off the command line). TLS follows
 //! libpq's `sslmode`: `disable`; `prefer` (libpq's default) and `require` encrypt without
 //! checking the certificate, unless `require` is given an `sslrootcert`, when it checks the
-//! chain as `verify-ca` does; `verify-full` also checks the host name. RDS forces TLS by
+//! chain as `verify-ca` does; `verify-full` also checks the host name (and is the only mode
+//! with `sslrootcert=system`, as in libpq 16). RDS forces TLS by
 //! default from PostgreSQL 15 (`rds.force_ssl`), and its certificates chain to the RDS CA,
 //! which no system trust store holds: give its bundle as `sslrootcert`.
 //! https://www.postgresql.org/docs/current/libpq-ssl.html#LIBPQ-SSL-PROTECTION
@@ -124,9 +125,13 @@ impl Dsn {
         params.retain(|(k, _)| seen.insert(k.clone()));
         params.reverse();
         for (key, var) in [
+            ("host", "PGHOST"),
+            ("hostaddr", "PGHOSTADDR"),
+            ("port", "PGPORT"),
             ("user", "PGUSER"),
             ("password", "PGPASSWORD"),
             ("dbname", "PGDATABASE"),
+            ("connect_timeout", "PGCONNECT_TIMEOUT"),
             ("sslmode", "PGSSLMODE"),
             ("sslrootcert", "PGSSLROOTCERT"),
         ] {
@@ -140,11 +145,20 @@ impl Dsn {
             let found = params.iter().rposition(|(k, _)| k == key);
             found.map(|i| params.remove(i).1)
         };
-        let mode = match take(&mut params, "sslmode") {
-            Some(v) => SslMode::parse(&v)?,
-            None => SslMode::Prefer,
-        };
         let rootcert = take(&mut params, "sslrootcert");
+        let system = rootcert.as_deref() == Some("system");
+        // With the system's store libpq (16+) checks the name by default and refuses less.
+        let mode = match (take(&mut params, "sslmode"), system) {
+            (Some(v), _) => SslMode::parse(&v)?,
+            (None, true) => SslMode::VerifyFull,
+            (None, false) => SslMode::Prefer,
+        };
+        if system && mode != SslMode::VerifyFull {
+            return Err(format!(
+                "sslrootcert: system trusts any public CA, so libpq requires sslmode=verify-full with it, got sslmode={}",
+                mode.as_str()
+            ));
+        }
         let roots = match (mode, rootcert) {
             (SslMode::Disable | SslMode::Prefer, _) | (SslMode::Require, None) => None,
             (_, Some(path)) => Some(Arc::new(load_roots(&path)?)),

@@ -263,6 +263,8 @@ async fn teardown_stops_at_live_consumers_and_deletes_only_what_it_owns() {
     w.bootstrap(false).await.0.unwrap();
     w.fake.foreign_gateway("payments-gateway");
     w.fake.consumer_endpoint("pglink-analytics", CLICKHOUSE);
+    let network = "arn:aws:vpc-lattice:us-east-1:072088201116:servicenetwork/sn-0123456789abcdef0";
+    w.fake.consumer_network("pglink-analytics", network);
     let r = w.fake.clients();
 
     let mut journal = Journal::new(false);
@@ -271,7 +273,8 @@ async fn teardown_stops_at_live_consumers_and_deletes_only_what_it_owns() {
         .unwrap_err()
         .to_string();
     assert!(
-        err.contains("1 consumer endpoint(s): vpce-")
+        err.contains("2 consumer association(s): vpce-")
+            && err.contains(&format!("service network {network}"))
             && err.contains(&format!("from account {CLICKHOUSE}"))
             && err.contains("--reject-connections"),
         "{err}"
@@ -295,6 +298,7 @@ async fn teardown_stops_at_live_consumers_and_deletes_only_what_it_owns() {
             [
                 "DeleteResourceShare",
                 "DeleteResourceEndpointAssociation",
+                "DeleteServiceNetworkResourceAssociation",
                 "DeleteResourceConfiguration",
                 "DeleteResourceGateway"
             ]
@@ -319,6 +323,71 @@ async fn teardown_stops_at_live_consumers_and_deletes_only_what_it_owns() {
         "nothing left: {}",
         journal.render()
     );
+}
+
+/// Switching a stack's mode in place would move the database's rule and cut the other
+/// path's consumers off: both ways are refused before any change.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn switching_mode_under_one_name_is_refused() {
+    let w = world().await;
+    let vpc = w
+        .aws
+        .ec2
+        .describe_security_groups()
+        .group_ids(&w.db_sg)
+        .send()
+        .await
+        .unwrap()
+        .security_groups()[0]
+        .vpc_id()
+        .unwrap()
+        .to_string();
+    let tag = |k: &str, v: &str| aws_sdk_ec2::types::Tag::builder().key(k).value(v).build();
+    let group = |name: &str| {
+        w.aws
+            .ec2
+            .create_security_group()
+            .group_name(name)
+            .description("pglink")
+            .vpc_id(&vpc)
+            .tag_specifications(
+                aws_sdk_ec2::types::TagSpecification::builder()
+                    .resource_type(aws_sdk_ec2::types::ResourceType::SecurityGroup)
+                    .tags(tag("pglink:managed-by", "pglink"))
+                    .tags(tag("pglink:name", "analytics"))
+                    .build(),
+            )
+            .send()
+    };
+    group("pglink-analytics-nlb").await.unwrap();
+    let (out, journal) = w.bootstrap(false).await;
+    let err = out.unwrap_err().to_string();
+    assert!(
+        err.starts_with("bootstrap.mode: an endpoint-service stack named analytics exists (security group pglink-analytics-nlb"),
+        "{err}"
+    );
+    assert!(journal.entries.is_empty() && w.fake.state().calls.is_empty());
+
+    let w = world().await;
+    w.bootstrap(false).await.0.unwrap();
+    let text = "[bootstrap]\nname = \"analytics\"\ndatabase = { db_instance = \"analytics\" }\n[dns]\nnameservers = [\"127.0.0.1:9\"]\n";
+    let config = pglink::config::parse(text, "test").unwrap().1;
+    let resolver = pglink::resolve::DnsResolver::new(&config.dns).unwrap();
+    let mut journal = Journal::new(false);
+    let nlb = pglink::bootstrap::bootstrap(
+        &w.c,
+        "us-east-1",
+        config.bootstrap.as_ref().unwrap(),
+        &resolver,
+        &mut journal,
+    )
+    .await;
+    let err = nlb.unwrap_err().to_string();
+    assert!(
+        err.starts_with("bootstrap.mode: a resource-mode stack named analytics exists (security group pglink-analytics-rgw"),
+        "{err}"
+    );
+    assert!(journal.entries.is_empty());
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -354,4 +423,49 @@ async fn accept_reports_the_shares_accounts_and_the_consumers_endpoints() {
         "{text}"
     );
     assert!(text.contains(&format!("(account {CLICKHOUSE})")), "{text}");
+}
+
+/// What cannot change in place is reported in the output's warnings, not only logged.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn drift_that_cannot_be_repaired_is_in_the_warnings() {
+    let w = world().await;
+    w.bootstrap(false).await.0.unwrap();
+    w.fake.state().gateways[0].per_eni = 32;
+    let (out, journal) = w.bootstrap(false).await;
+    let out = out.unwrap();
+    assert_eq!(journal.changes(), 0);
+    assert!(
+        out.warnings.iter().any(|w| w.contains(
+            "resource gateway pglink-analytics is 32 IPv4 addresses per interface instead of 16, which cannot change in place"
+        )),
+        "{:?}",
+        out.warnings
+    );
+    let mut journal = Journal::new(true);
+    let role = settings("").allowed_principals.clone();
+    assert_eq!(role, [CLICKHOUSE]);
+    let with_role = {
+        let text = "[bootstrap]\nname = \"analytics\"\nmode = \"resource\"\ndatabase = { db_instance = \"analytics\" }\nallowed_principals = [\"arn:aws:iam::346425330055:role/MTPL_Admin\"]\n";
+        pglink::config::parse(text, "test")
+            .unwrap()
+            .1
+            .bootstrap
+            .unwrap()
+    };
+    let out = stack::bootstrap(
+        &w.c,
+        &w.fake.clients(),
+        "us-east-1",
+        &with_role,
+        &mut journal,
+    )
+    .await
+    .unwrap();
+    assert!(
+        out.warnings
+            .iter()
+            .any(|w| w.contains("the whole account 346425330055 gets the configuration")),
+        "{:?}",
+        out.warnings
+    );
 }

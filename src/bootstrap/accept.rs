@@ -9,22 +9,7 @@ use serde::Serialize;
 
 use crate::error::AwsError;
 
-/// The account of an IAM principal ARN (`arn:aws:iam::ACCOUNT:...`).
-pub fn account_of(principal: &str) -> Option<&str> {
-    let mut parts = principal.splitn(6, ':');
-    match (
-        parts.next(),
-        parts.next(),
-        parts.next(),
-        parts.next(),
-        parts.next(),
-    ) {
-        (Some("arn"), Some(_), Some("iam"), Some(""), Some(account)) if account.len() == 12 => {
-            Some(account)
-        }
-        _ => None,
-    }
-}
+pub use crate::config::principal_account as account_of;
 
 /// A connection may be accepted only when its owner's account is named by an allowed
 /// principal. Nothing stands for every account: a `*` (refused by the config, but possibly

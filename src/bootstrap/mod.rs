@@ -109,6 +109,15 @@ pub async fn bootstrap<R: Resolve>(
     };
     let name = s.name.as_str();
     let front = security_group::Front::Nlb;
+    // A resource-mode stack of this name (its gateway's group is made first) still serves
+    // consumers: this stack would move the database's rule to the NLB and cut them off.
+    let gateway = security_group::Front::Gateway;
+    if let Some(g) = security_group::find_group(c, name, gateway, None).await? {
+        return Err(BootstrapError::Input(format!(
+            "bootstrap.mode: a resource-mode stack named {name} exists (security group {} ({g})); switching to endpoint-service mode would cut its consumers off: remove it first (pglink teardown with mode = \"resource\"), or give this stack another name",
+            gateway.group_name(name)
+        )));
+    }
     let sg = security_group::ensure_group(c, journal, name, &placement.vpc_id, front).await?;
     for db_group in &placement.database_security_groups {
         let source = (sg.as_deref(), front);

@@ -21,7 +21,7 @@ pub use validate::{
     DatabaseKind, DnsSettings, EndpointSource, LogFormat, LogSettings, Members, RoleToAssume,
     ServerSettings, StackMode, SyncSettings, Target, TargetGroupArn,
 };
-pub use values::partition_of;
+pub use values::{lattice_name_problem, partition_of, principal_account};
 
 /// Environment variable that names the config file when `-c` is not given.
 pub const CONFIG_ENV: &str = "PGLINK_CONFIG";

@@ -122,6 +122,7 @@ fn bad_inputs_name_the_key() {
         ("[bootstrap]\nname = \"x\"\ndatabase = { ip = \"10.0.0.3\" }\nsubnet_ids = [\"sub-1\"]\n".to_string(), "bootstrap.subnet_ids[0]"),
         ("[bootstrap]\nname = \"x\"\nmode = \"lattice\"\ndatabase = { ip = \"10.0.0.3\" }\n".to_string(), "bootstrap.mode"),
         ("[bootstrap]\nname = \"x\"\ndatabase = { host = \"db.example.com\" }\n".to_string(), "bootstrap.database.host"),
+        ("[bootstrap]\nname = \"x\"\nmode = \"resource\"\ndatabase = { host = \"10.0.1.5\" }\nallowed_principals = [\"072088201116\"]\n".to_string(), "bootstrap.database.host"),
         ("[bootstrap]\nname = \"Analytics\"\nmode = \"resource\"\ndatabase = { ip = \"10.0.0.3\" }\nallowed_principals = [\"072088201116\"]\n".to_string(), "bootstrap.name"),
         ("[bootstrap]\nname = \"a--b\"\nmode = \"resource\"\ndatabase = { ip = \"10.0.0.3\" }\nallowed_principals = [\"072088201116\"]\n".to_string(), "bootstrap.name"),
         ("[bootstrap]\nname = \"x\"\nmode = \"resource\"\ndatabase = { ip = \"10.0.0.3\" }\n".to_string(), "bootstrap.allowed_principals"),

@@ -325,7 +325,7 @@ impl BootstrapSettings {
                 if p.len() == 12 && p.bytes().all(|b| b.is_ascii_digit()) {
                     Some(p.clone())
                 } else {
-                    crate::bootstrap::accept::account_of(p).map(str::to_string)
+                    values::principal_account(p).map(str::to_string)
                 }
             })
             .collect();
@@ -799,9 +799,7 @@ fn bootstrap(b: &RawBootstrap) -> Result<BootstrapSettings, ConfigError> {
         _ => {}
     }
     if mode == StackMode::Resource {
-        if let Some(problem) =
-            crate::bootstrap::resource::lattice_name_problem(&format!("pglink-{}", b.name))
-        {
+        if let Some(problem) = values::lattice_name_problem(&format!("pglink-{}", b.name)) {
             return Err(ConfigError::invalid(
                 "bootstrap.name",
                 format!("resource mode names its gateway and configuration pglink-NAME, which VPC Lattice refuses here ({problem}); expected lowercase letters, digits and single '-', at most 33 characters"),
@@ -893,6 +891,12 @@ fn database(db: Option<&RawDatabase>) -> Result<DatabaseKind, ConfigError> {
     } else if let Some(id) = &db.ec2_instance {
         DatabaseKind::Ec2Instance(at(sub("ec2_instance"), values::aws_id(id, "i"))?)
     } else if let Some(host) = &db.host {
+        if host.parse::<std::net::IpAddr>().is_ok() {
+            return Err(ConfigError::invalid(
+                sub("host"),
+                format!("{host} is an address: expected {{ ip = \"{host}\" }}"),
+            ));
+        }
         DatabaseKind::Host(at(sub("host"), values::hostname(host))?)
     } else {
         let asg = db.autoscaling_group.clone().unwrap_or_default();

@@ -287,6 +287,48 @@ pub fn ip(text: &str) -> Result<IpAddr, String> {
         .map_err(|_| format!("expected an IP address such as \"10.20.0.15\", got {text:?}"))
 }
 
+/// The account of an IAM principal ARN (`arn:aws:iam::ACCOUNT:...`).
+pub fn principal_account(principal: &str) -> Option<&str> {
+    let mut parts = principal.splitn(6, ':');
+    match (
+        parts.next(),
+        parts.next(),
+        parts.next(),
+        parts.next(),
+        parts.next(),
+    ) {
+        (Some("arn"), Some(_), Some("iam"), Some(""), Some(account)) if account.len() == 12 => {
+            Some(account)
+        }
+        _ => None,
+    }
+}
+
+/// Names of Lattice resources: 3-40 characters of `a-z`, `0-9` and `-`, neither starting
+/// nor ending with `-`, no `--`, not starting with `rgw-` or `rcfg-` (the service's own
+/// prefixes). From the VPC Lattice API model (CreateResourceGateway, CreateResourceConfiguration).
+pub fn lattice_name_problem(name: &str) -> Option<String> {
+    let len = name.len();
+    if !(3..=40).contains(&len) {
+        return Some(format!("{len} characters; expected 3 to 40"));
+    }
+    if let Some(c) = name
+        .chars()
+        .find(|c| !(c.is_ascii_lowercase() || c.is_ascii_digit() || *c == '-'))
+    {
+        return Some(format!(
+            "{c:?} is not allowed; expected lowercase letters, digits and '-'"
+        ));
+    }
+    if name.starts_with('-') || name.ends_with('-') || name.contains("--") {
+        return Some("'-' at either end or twice in a row is not allowed".into());
+    }
+    if name.starts_with("rgw-") || name.starts_with("rcfg-") {
+        return Some("names starting with rgw- or rcfg- are AWS's".into());
+    }
+    None
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -267,7 +267,11 @@ pub(super) fn ingress(
     requested: &str,
 ) -> Result<Vec<Statement>, (String, String)> {
     let no_group = settings.database_security_group_id.is_none();
-    if matches!(settings.database, DatabaseKind::Ip(_)) && no_group {
+    if matches!(
+        settings.database,
+        DatabaseKind::Ip(_) | DatabaseKind::Host(_)
+    ) && no_group
+    {
         return Ok(Vec::new());
     }
     let groups = scope.arn("ec2", "security-group/*");

@@ -28,6 +28,9 @@ const READS: &[&str] = &[
     "vpc-lattice:ListResourceGateways",
     "vpc-lattice:ListResourceConfigurations",
     "vpc-lattice:ListTagsForResource",
+    // The consumers of a configuration (teardown, accept).
+    "vpc-lattice:ListResourceEndpointAssociations",
+    "vpc-lattice:ListServiceNetworkResourceAssociations",
     "ram:GetResourceShares",
     "ram:GetResourceShareAssociations",
 ];
@@ -60,17 +63,6 @@ pub fn policy(settings: &BootstrapSettings, scope: &Scope) -> Result<Policy, (St
             "ReadDatabasesNetworksGatewaysAndShares",
             READS,
             vec!["*".into()],
-        ),
-        // The consumers' endpoints on this account's configurations (teardown and accept).
-        Statement::new(
-            "ListConsumerEndpointsOfThisAccountsConfigurations",
-            &["vpc-lattice:ListResourceEndpointAssociations"],
-            vec!["*".into()],
-        )
-        .when(
-            "ArnLike",
-            "vpc-lattice:ResourceConfigurationArn",
-            &[&configurations],
         ),
         created_ours(Statement::new(
             "CreateTheGatewaySecurityGroupOnlyWithThisStacksTags",
@@ -120,7 +112,10 @@ pub fn policy(settings: &BootstrapSettings, scope: &Scope) -> Result<Policy, (St
         // permissions, in the stack's VPC.
         in_vpc(Statement::new(
             "LetTheGatewayPlaceItsInterfacesInTheVpc",
-            &["ec2:CreateNetworkInterface"],
+            &[
+                "ec2:CreateNetworkInterface",
+                "ec2:ModifyNetworkInterfaceAttribute",
+            ],
             vec![ec2("subnet/*"), ec2("security-group/*")],
         )),
         Statement::new(
@@ -135,6 +130,9 @@ pub fn policy(settings: &BootstrapSettings, scope: &Scope) -> Result<Policy, (St
                 "ec2:DeleteNetworkInterface",
                 "ec2:AssignPrivateIpAddresses",
                 "ec2:AssignIpv6Addresses",
+                // UpdateResourceGateway (the security-group repair) changes the interfaces.
+                "ec2:ModifyNetworkInterfaceAttribute",
+                "ec2:UnassignPrivateIpAddresses",
             ],
             vec![ec2("network-interface/*")],
         )),
@@ -149,11 +147,20 @@ pub fn policy(settings: &BootstrapSettings, scope: &Scope) -> Result<Policy, (St
             &["vpc-lattice:CreateResourceConfiguration"],
             vec![gateways.clone()],
         )),
+        // Creating with tags is authorized as TagResource too. VPC Lattice has no key that
+        // tells tagging at creation from tagging an existing resource (EC2's CreateAction),
+        // so this also lets the role put pglink's tags, and only those, on another gateway
+        // or configuration: keep the role to pglink (deploy/README.md).
         created_ours(Statement::new(
             "TagLatticeResourcesOnlyWithThisStacksTags",
             &["vpc-lattice:TagResource"],
             vec![gateways.clone(), configurations.clone()],
-        )),
+        ))
+        .when(
+            "ForAllValues:StringEquals",
+            "aws:TagKeys",
+            &[MANAGED_BY_KEY, NAME_KEY],
+        ),
         ours(Statement::new(
             "ManageOnlyThisStacksGateway",
             &[
@@ -178,12 +185,21 @@ pub fn policy(settings: &BootstrapSettings, scope: &Scope) -> Result<Policy, (St
         // Teardown with --reject-connections removes consumers' endpoints from this
         // account's configurations (the association is in the consumer's account).
         Statement::new(
-            "RemoveConsumerEndpointsOnlyFromThisAccountsConfigurations",
-            &["vpc-lattice:DeleteResourceEndpointAssociation"],
-            vec![format!(
-                "arn:{}:vpc-lattice:{}:*:resourceendpointassociation/*",
-                scope.partition, scope.region
-            )],
+            "RemoveConsumersOnlyFromThisAccountsConfigurations",
+            &[
+                "vpc-lattice:DeleteResourceEndpointAssociation",
+                "vpc-lattice:DeleteServiceNetworkResourceAssociation",
+            ],
+            vec![
+                format!(
+                    "arn:{}:vpc-lattice:{}:*:resourceendpointassociation/*",
+                    scope.partition, scope.region
+                ),
+                format!(
+                    "arn:{}:vpc-lattice:{}:*:servicenetworkresourceassociation/*",
+                    scope.partition, scope.region
+                ),
+            ],
         )
         .when(
             "ArnLike",
@@ -204,7 +220,12 @@ pub fn policy(settings: &BootstrapSettings, scope: &Scope) -> Result<Policy, (St
             "TagTheShareOnlyWithThisStacksTags",
             &["ram:TagResource"],
             vec![scope.arn("ram", "resource-share/*")],
-        )),
+        ))
+        .when(
+            "ForAllValues:StringEquals",
+            "aws:TagKeys",
+            &[MANAGED_BY_KEY, NAME_KEY],
+        ),
         ours(Statement::new(
             "ManageOnlyThisStacksShare",
             &[

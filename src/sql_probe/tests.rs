@@ -52,6 +52,16 @@ fn libpq_variables_fill_what_the_string_leaves_out() {
         "PGSSLMODE" => Some("disable".to_string()),
         _ => None,
     };
+    let dsn = Dsn::parse("user=app", |v| match v {
+        "PGHOST" => Some("db.example.com".into()),
+        "PGPORT" => Some("6432".into()),
+        _ => None,
+    })
+    .unwrap();
+    assert_eq!(
+        dsn.to_string(),
+        "app@db.example.com:6432/app (sslmode=prefer)"
+    );
     let dsn = Dsn::parse("host=db user=app", env).unwrap();
     assert_eq!(dsn.config.get_password(), Some(&b"secret"[..]));
     assert_eq!(dsn.config.get_user(), Some("app"), "the string wins");
@@ -91,6 +101,10 @@ fn bad_strings_name_the_keyword_and_what_was_expected() {
         ("host=db user=app port=x", "invalid value for option `port`"),
         ("host=db user=app colour=blue", "unknown option `colour`"),
         ("host db", "has no '='"),
+        (
+            "host=db user=app sslrootcert=system sslmode=require",
+            "sslrootcert: system trusts any public CA",
+        ),
         ("host=db user='app", "user: unterminated quoted value"),
         ("postgresql://app@a,b/db", "host: expected one host"),
     ];

@@ -651,6 +651,10 @@ const PARLIAMENT_STALE: &[(&str, &str)] = &[
         "UNKNOWN_CONDITION_FOR_ACTION",
         "vpc-lattice:ResourceConfigurationArn for action vpc-lattice:DeleteResourceEndpointAssociation",
     ),
+    (
+        "UNKNOWN_CONDITION_FOR_ACTION",
+        "vpc-lattice:ResourceConfigurationArn for action vpc-lattice:DeleteServiceNetworkResourceAssociation",
+    ),
 ];
 
 /// The generated example policies pass parliament with no finding above LOW, except the

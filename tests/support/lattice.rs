@@ -74,12 +74,21 @@ pub struct Endpoint {
     pub owner: String,
 }
 
+/// A consumer's service network associated with a configuration.
+#[derive(Debug, Clone)]
+pub struct Network {
+    pub id: String,
+    pub configuration: String,
+    pub service_network: String,
+}
+
 #[derive(Debug, Default)]
 pub struct State {
     pub gateways: Vec<Gateway>,
     pub configurations: Vec<Configuration>,
     pub shares: Vec<Share>,
     pub endpoints: Vec<Endpoint>,
+    pub networks: Vec<Network>,
     /// Every mutating call, in order.
     pub calls: Vec<String>,
     /// The next call of this operation fails with ServiceQuotaExceededException (which the
@@ -164,6 +173,23 @@ impl Fake {
             configuration: cfg,
             vpc_endpoint: vpce,
             owner: owner.into(),
+        });
+    }
+
+    /// A consumer's service network associated with the configuration named `name`.
+    pub fn consumer_network(&self, name: &str, service_network: &str) {
+        let mut s = self.state();
+        let cfg = s
+            .configurations
+            .iter()
+            .find(|c| c.name == name)
+            .map(|c| c.id.clone())
+            .expect("the configuration exists");
+        let id = s.id("snra");
+        s.networks.push(Network {
+            id,
+            configuration: cfg,
+            service_network: service_network.into(),
         });
     }
 
@@ -486,7 +512,9 @@ impl Fake {
             s.calls.push("DeleteResourceConfiguration".into());
             let id = r.resource_configuration_identifier().unwrap_or_default().to_string();
             let settle = s.settle_reads;
-            if s.endpoints.iter().any(|e| e.configuration == id) {
+            if s.endpoints.iter().any(|e| e.configuration == id)
+                || s.networks.iter().any(|n| n.configuration == id)
+            {
                 return MockResponse::Error(op::delete_resource_configuration::DeleteResourceConfigurationError::generic(meta("ConflictException", "resource endpoints are associated with this configuration")));
             }
             if let Some(c) = s.configurations.iter_mut().find(|c| c.id == id) {
@@ -545,6 +573,32 @@ impl Fake {
             let id = r.resource_endpoint_association_identifier().unwrap_or_default().to_string();
             s.endpoints.retain(|e| e.id != id);
             op::delete_resource_endpoint_association::DeleteResourceEndpointAssociationOutput::builder().id(id).build()
+        }));
+        let s = st(self);
+        rules.push(mock!(Client::list_service_network_resource_associations).then_compute_output(move |r| {
+            let s = s.lock().unwrap();
+            let cfg = r.resource_configuration_identifier().unwrap_or_default();
+            let items = s.networks.iter().filter(|n| n.configuration == cfg).map(|n| {
+                lt::ServiceNetworkResourceAssociationSummary::builder()
+                    .id(&n.id)
+                    .resource_configuration_id(&n.configuration)
+                    .service_network_arn(&n.service_network)
+                    .created_by("072088201116")
+                    .build()
+            });
+            op::list_service_network_resource_associations::ListServiceNetworkResourceAssociationsOutput::builder()
+                .set_items(Some(items.collect()))
+                .build()
+                .expect("items are set")
+        }));
+
+        let s = st(self);
+        rules.push(mock!(Client::delete_service_network_resource_association).then_compute_output(move |r| {
+            let mut s = s.lock().unwrap();
+            s.calls.push("DeleteServiceNetworkResourceAssociation".into());
+            let id = r.service_network_resource_association_identifier().unwrap_or_default().to_string();
+            s.networks.retain(|n| n.id != id);
+            op::delete_service_network_resource_association::DeleteServiceNetworkResourceAssociationOutput::builder().id(id).build()
         }));
         rules
     }

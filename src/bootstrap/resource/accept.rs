@@ -28,6 +28,56 @@ pub struct ResourceReport {
     pub resource_configuration_id: Option<String>,
     pub shared_with: Vec<Association>,
     pub endpoints: Vec<ConsumerEndpoint>,
+    pub networks: Vec<ConsumerNetwork>,
+}
+
+/// A consumer's service network associated with the configuration (the other way a
+/// consumer reaches a shared configuration).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct ConsumerNetwork {
+    pub association_id: String,
+    pub service_network: String,
+    pub created_by: String,
+}
+
+/// The service networks associated with a configuration.
+/// https://docs.aws.amazon.com/vpc-lattice/latest/APIReference/API_ListServiceNetworkResourceAssociations.html
+pub async fn networks(
+    r: &ResourceClients,
+    configuration_id: &str,
+) -> Result<Vec<ConsumerNetwork>, AwsError> {
+    let mut all = Vec::new();
+    let mut token = None;
+    loop {
+        let out = r
+            .lattice
+            .list_service_network_resource_associations()
+            .resource_configuration_identifier(configuration_id)
+            .set_next_token(token)
+            .send()
+            .boxed()
+            .await
+            .pipe_observe(
+                r,
+                "ListServiceNetworkResourceAssociations",
+                configuration_id,
+            )?;
+        all.extend(out.items().iter().map(|a| {
+            ConsumerNetwork {
+                association_id: a.id().unwrap_or_default().to_string(),
+                service_network: a
+                    .service_network_arn()
+                    .or(a.service_network_id())
+                    .unwrap_or_default()
+                    .to_string(),
+                created_by: a.created_by().unwrap_or_default().to_string(),
+            }
+        }));
+        token = out.next_token().map(str::to_string);
+        if token.is_none() {
+            return Ok(all);
+        }
+    }
 }
 
 /// The consumer endpoints associated with a configuration.
@@ -73,6 +123,7 @@ pub async fn report(r: &ResourceClients, stack: &str) -> Result<ResourceReport, 
     if let Some(cfg) = configuration::find(r, stack, &account, &name).await? {
         let id = cfg.id().unwrap_or_default().to_string();
         out.endpoints = endpoints(r, &id).await?;
+        out.networks = networks(r, &id).await?;
         out.resource_configuration_id = Some(id);
     }
     Ok(out)
@@ -108,6 +159,12 @@ pub fn render(report: &ResourceReport) -> String {
         (None, _) => {
             text.push_str("no resource configuration carries pglink's tags for this name\n")
         }
+    }
+    for n in &report.networks {
+        text.push_str(&format!(
+            "  service network {} (associated by {})\n",
+            n.service_network, n.created_by
+        ));
     }
     text
 }

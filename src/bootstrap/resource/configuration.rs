@@ -209,6 +209,27 @@ pub async fn ensure(
             id: found.id().unwrap_or_default().to_string(),
             arn: found.arn().unwrap_or_default().to_string(),
         };
+        // One found half-way (a run that stopped while AWS was creating it) is waited for.
+        match found.status() {
+            Some(ResourceConfigurationStatus::Active) | None => {}
+            Some(
+                s @ (ResourceConfigurationStatus::CreateInProgress
+                | ResourceConfigurationStatus::UpdateInProgress),
+            ) => {
+                tracing::info!(resource = %resource, status = s.as_str(), "waiting until ACTIVE");
+                wait_active(c, &configuration.id, &resource).await?;
+            }
+            Some(s) => {
+                return Err(AwsError::Rejected {
+                    op: "ListResourceConfigurations",
+                    code: s.as_str().to_string(),
+                    message: format!(
+                        "{resource} is {}: run pglink teardown, then bootstrap again",
+                        s.as_str()
+                    ),
+                })
+            }
+        }
         repair(c, journal, &resource, spec, gateway, &configuration).await?;
         return Ok(Some(configuration));
     }

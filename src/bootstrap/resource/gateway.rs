@@ -37,6 +37,8 @@ pub struct GatewaySpec {
 pub struct Gateway {
     pub id: String,
     pub arn: String,
+    /// What differs from the spec and cannot change in place (for the output's warnings).
+    pub fixed_drift: Vec<String>,
 }
 
 /// How a found gateway differs from the spec.
@@ -137,11 +139,13 @@ pub async fn ensure(
 ) -> Result<Option<Gateway>, AwsError> {
     let resource = format!("resource gateway {}", spec.name);
     if let Some(found) = find(c, stack, account, &spec.name).await? {
-        let gateway = Gateway {
+        let mut gateway = Gateway {
             id: found.id().unwrap_or_default().to_string(),
             arn: found.arn().unwrap_or_default().to_string(),
+            fixed_drift: Vec::new(),
         };
-        repair(c, journal, &resource, &found, spec, &gateway).await?;
+        settle(c, &found, &resource).await?;
+        gateway.fixed_drift = repair(c, journal, &resource, &found, spec, &gateway).await?;
         return Ok(Some(gateway));
     }
     journal.record(
@@ -177,12 +181,40 @@ pub async fn ensure(
     let gateway = Gateway {
         id: out.id().unwrap_or_default().to_string(),
         arn: out.arn().unwrap_or_default().to_string(),
+        fixed_drift: Vec::new(),
     };
     wait_active(c, &gateway.id, &resource).await?;
     journal.confirm();
     Ok(Some(gateway))
 }
 
+/// A gateway found half-way (a run that stopped while AWS was still creating it) is waited
+/// for; a failed one is an error naming the way out.
+async fn settle(
+    c: &ResourceClients,
+    found: &ResourceGatewaySummary,
+    resource: &str,
+) -> Result<(), AwsError> {
+    match found.status() {
+        Some(ResourceGatewayStatus::Active) | None => Ok(()),
+        Some(
+            s @ (ResourceGatewayStatus::CreateFailed
+            | ResourceGatewayStatus::UpdateFailed
+            | ResourceGatewayStatus::DeleteFailed
+            | ResourceGatewayStatus::DeleteInProgress),
+        ) => Err(AwsError::Rejected {
+            op: "ListResourceGateways",
+            code: s.as_str().to_string(),
+            message: format!(
+                "{resource} is {}: run pglink teardown, then bootstrap again",
+                s.as_str()
+            ),
+        }),
+        Some(_) => wait_active(c, found.id().unwrap_or_default(), resource).await,
+    }
+}
+
+/// Repairs what can change in place; returns what differs and cannot.
 async fn repair(
     c: &ResourceClients,
     journal: &mut Journal,
@@ -190,18 +222,19 @@ async fn repair(
     found: &ResourceGatewaySummary,
     spec: &GatewaySpec,
     gateway: &Gateway,
-) -> Result<(), AwsError> {
+) -> Result<Vec<String>, AwsError> {
     let d = drift(found, spec);
-    for fixed in &d.fixed {
-        warn!(
-            resource,
-            drift = %fixed,
-            "cannot change in place: recreate it (pglink teardown, then bootstrap) in a window, as consumers lose the path meanwhile"
-        );
+    let fixed: Vec<String> = d
+        .fixed
+        .iter()
+        .map(|f| format!("{resource} is {f}, which cannot change in place: recreate it (pglink teardown, then bootstrap) in a window, as consumers lose the path meanwhile"))
+        .collect();
+    for f in &fixed {
+        warn!("{f}");
     }
     let Some(groups) = d.security_groups else {
         journal.record(Mark::Ok, resource, gateway.id.clone());
-        return Ok(());
+        return Ok(fixed);
     };
     journal.record(
         Mark::Update,
@@ -209,7 +242,7 @@ async fn repair(
         format!("security groups {}", groups.join(", ")),
     );
     if journal.dry_run {
-        return Ok(());
+        return Ok(fixed);
     }
     c.lattice
         .update_resource_gateway()
@@ -221,7 +254,7 @@ async fn repair(
         .pipe_observe(c, "UpdateResourceGateway", &gateway.id)?;
     wait_active(c, &gateway.id, resource).await?;
     journal.confirm();
-    Ok(())
+    Ok(fixed)
 }
 
 /// Polls until the gateway is ACTIVE; a failed create or update is an error.

@@ -73,14 +73,32 @@ pub async fn find(
             .boxed()
             .await
             .pipe_observe(c, "GetResourceShares", name)?;
-        let found = out.resource_shares().iter().find(|s| {
-            s.name() == Some(name)
-                && !matches!(
-                    s.status(),
-                    Some(ResourceShareStatus::Deleted | ResourceShareStatus::Deleting)
-                )
-        });
-        if let Some(share) = found {
+        let live: Vec<&ResourceShare> = out
+            .resource_shares()
+            .iter()
+            .filter(|s| {
+                s.name() == Some(name)
+                    && !matches!(
+                        s.status(),
+                        Some(ResourceShareStatus::Deleted | ResourceShareStatus::Deleting)
+                    )
+            })
+            .collect();
+        // RAM names are not unique: two live shares of this name are not pglink's doing
+        // to guess between.
+        if live.len() > 1 {
+            let arns: Vec<&str> = live.iter().filter_map(|s| s.resource_share_arn()).collect();
+            return Err(AwsError::Rejected {
+                op: "GetResourceShares",
+                code: "Ambiguous".into(),
+                message: format!(
+                    "{} resource shares are named {name}: {}; delete all but one (aws ram delete-resource-share) and run again",
+                    live.len(),
+                    arns.join(", ")
+                ),
+            });
+        }
+        if let Some(share) = live.first().copied() {
             let tags = share
                 .tags()
                 .iter()
@@ -169,9 +187,13 @@ pub async fn ensure(
     let Some(configuration) = configuration.filter(|_| !journal.dry_run) else {
         return Ok(None);
     };
+    // RAM's SDK fills in no idempotency token, and share names are not unique: one token
+    // per run makes the SDK's own retries of this call create one share, not two.
+    let token = format!("pglink-{:032x}", rand::random::<u128>());
     let out = c
         .ram
         .create_resource_share()
+        .client_token(token)
         .name(&spec.name)
         .resource_arns(&configuration.arn)
         .set_principals(Some(spec.principals.clone()))

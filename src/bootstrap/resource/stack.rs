@@ -84,7 +84,8 @@ pub async fn bootstrap(
         Definition::Arn(_) => placement.database_port.unwrap_or(s.port),
         _ => s.port,
     };
-    let findings = preflight::check(&placement, s, region, &account, &definition, port);
+    let mut findings = preflight::check(&placement, s, region, &account, &definition, port);
+    findings.warnings.extend(whole_accounts(s));
     for w in &findings.warnings {
         tracing::warn!("preflight: {w}");
     }
@@ -92,6 +93,7 @@ pub async fn bootstrap(
         return Err(BootstrapError::Input(first.clone()));
     }
     let name = s.name.as_str();
+    refuse_a_switch(c, name).await?;
     let lattice = lattice_name(name);
     let mut out = ResourceOutcome {
         name: s.name.clone(),
@@ -124,6 +126,9 @@ pub async fn bootstrap(
         ipv4_addresses_per_eni: s.ipv4_addresses_per_eni,
     };
     let gw = gateway::ensure(r, journal, name, &account, &gateway_spec).await?;
+    if let Some(g) = &gw {
+        out.warnings.extend(g.fixed_drift.iter().cloned());
+    }
     let configuration_spec = ConfigurationSpec {
         name: lattice.clone(),
         definition,
@@ -147,6 +152,36 @@ pub async fn bootstrap(
     out.resource_share_arn = shared.map(|s| s.arn);
     out.changes = journal.changes();
     Ok(out)
+}
+
+/// An endpoint-service stack of this name still serves consumers: building this one would
+/// move the database's rule to the gateway and cut them off, and leave the NLB behind.
+async fn refuse_a_switch(c: &RegionClients, name: &str) -> Result<(), BootstrapError> {
+    let service = crate::bootstrap::endpoint_service::find(c, name).await?;
+    let group = security_group::find_group(c, name, Front::Nlb, None).await?;
+    let found = match (service, group) {
+        (Some(s), _) => format!("endpoint service {}", s.service_id().unwrap_or_default()),
+        (None, Some(g)) => format!("security group {} ({g})", Front::Nlb.group_name(name)),
+        (None, None) => return Ok(()),
+    };
+    Err(BootstrapError::Input(format!(
+        "bootstrap.mode: an endpoint-service stack named {name} exists ({found}); switching to resource mode would cut its consumers off: remove it first (pglink teardown with mode = \"endpoint-service\"), or give this stack another name"
+    )))
+}
+
+/// A share goes to accounts: a role or user named in `allowed_principals` stands for its
+/// whole account here, which the output says.
+fn whole_accounts(s: &BootstrapSettings) -> Vec<String> {
+    s.allowed_principals
+        .iter()
+        .filter(|p| p.contains(":role/") || p.contains(":user/"))
+        .filter_map(|p| {
+            let account = crate::bootstrap::accept::account_of(p)?;
+            Some(format!(
+                "{p} is a role or user, and a resource share goes to accounts: the whole account {account} gets the configuration"
+            ))
+        })
+        .collect()
 }
 
 /// What the consumer asks for, in text: ClickPipes' fields by their names, and the rest.

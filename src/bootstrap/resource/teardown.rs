@@ -4,7 +4,7 @@
 
 use std::time::Duration;
 
-use super::accept::endpoints;
+use super::accept::{endpoints, networks};
 use super::stack::lattice_name;
 use super::{configuration, gateway, share, ResourceClients};
 use crate::aws::{Boxed, Observe, RegionClients};
@@ -27,18 +27,26 @@ pub async fn teardown(
     let name = lattice_name(stack);
     let account = r.account().await?;
     let cfg = configuration::find(r, stack, &account, &name).await?;
-    let live = match &cfg {
-        Some(cfg) => endpoints(r, cfg.id().unwrap_or_default()).await?,
-        None => Vec::new(),
+    let (live, nets) = match &cfg {
+        Some(cfg) => {
+            let id = cfg.id().unwrap_or_default();
+            (endpoints(r, id).await?, networks(r, id).await?)
+        }
+        None => (Vec::new(), Vec::new()),
     };
-    if !live.is_empty() && !reject_connections {
+    let consumers = !(live.is_empty() && nets.is_empty());
+    if consumers && !reject_connections {
         let list: Vec<String> = live
             .iter()
             .map(|e| format!("{} from account {}", e.vpc_endpoint_id, e.owner))
+            .chain(
+                nets.iter()
+                    .map(|n| format!("service network {}", n.service_network)),
+            )
             .collect();
         let message = format!(
-            "resource configuration {name} has {} consumer endpoint(s): {}; deleting it cuts them off: run again with --reject-connections to remove them first",
-            live.len(),
+            "resource configuration {name} has {} consumer association(s): {}; deleting it cuts them off: run again with --reject-connections to remove them first",
+            list.len(),
             list.join(", ")
         );
         if !journal.dry_run {
@@ -81,6 +89,35 @@ pub async fn teardown(
                 .boxed()
                 .await
                 .pipe_observe(r, "DeleteResourceEndpointAssociation", &e.association_id)?;
+            journal.confirm();
+        }
+    }
+    for n in &nets {
+        journal.record(
+            Mark::Delete,
+            format!("service network association {}", n.association_id),
+            format!(
+                "{}{}",
+                n.service_network,
+                if reject_connections {
+                    ""
+                } else {
+                    " (needs --reject-connections)"
+                }
+            ),
+        );
+        if !journal.dry_run {
+            r.lattice
+                .delete_service_network_resource_association()
+                .service_network_resource_association_identifier(&n.association_id)
+                .send()
+                .boxed()
+                .await
+                .pipe_observe(
+                    r,
+                    "DeleteServiceNetworkResourceAssociation",
+                    &n.association_id,
+                )?;
             journal.confirm();
         }
     }

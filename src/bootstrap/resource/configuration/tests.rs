@@ -17,6 +17,7 @@ fn gateway() -> Gateway {
     Gateway {
         id: RGW.into(),
         arn: arn(ACCOUNT, "resourcegateway", RGW),
+        fixed_drift: Vec::new(),
     }
 }
 
@@ -325,6 +326,7 @@ fn another_gateway_or_type_means_recreating() {
     let other = Gateway {
         id: "rgw-1111111111111111a".into(),
         arn: String::new(),
+        fixed_drift: Vec::new(),
     };
     let arn_def = Definition::Arn(DB_ARN.into());
     let verdict = needs(

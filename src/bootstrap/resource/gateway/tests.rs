@@ -264,6 +264,7 @@ fn what_cannot_change_in_place_is_reported_not_changed() {
     };
     let d = drift(&found, &moved);
     assert_eq!(d.security_groups, None);
+    // (ensure() puts these in the output's warnings; see stack.rs.)
     assert_eq!(
         d.fixed,
         [
@@ -315,4 +316,51 @@ async fn delete_waits_until_the_gateway_is_gone() {
         .await
         .unwrap();
     assert_eq!((delete_rule.num_calls(), get.num_calls()), (1, 2));
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_gateway_found_half_created_is_waited_for_and_a_failed_one_refused() {
+    let creating = ResourceGatewaySummary::builder()
+        .status(ResourceGatewayStatus::CreateInProgress)
+        .set_name(Some(NAME.into()))
+        .set_id(Some(ID.into()))
+        .set_arn(summary(ACCOUNT, SG).arn().map(str::to_string))
+        .vpc_identifier(VPC)
+        .subnet_ids("subnet-1")
+        .subnet_ids("subnet-2")
+        .security_group_ids(SG)
+        .ipv4_addresses_per_eni(16)
+        .build();
+    let (list, tags, update) = (
+        listing(vec![creating.clone()]),
+        mocks::ours(),
+        update_rule(),
+    );
+    let get = statuses(&[
+        ResourceGatewayStatus::CreateInProgress,
+        ResourceGatewayStatus::Active,
+    ]);
+    let c = mocks::clients(&[&list, &tags, &update, &get], &[]);
+    let gw = ensure(&c, &mut Journal::new(false), STACK, ACCOUNT, &spec())
+        .await
+        .unwrap();
+    assert!(gw.is_some());
+    assert_eq!(get.num_calls(), 2, "waited until ACTIVE");
+
+    let failed = ResourceGatewaySummary::builder()
+        .status(ResourceGatewayStatus::CreateFailed)
+        .set_name(creating.name().map(str::to_string))
+        .set_id(creating.id().map(str::to_string))
+        .set_arn(creating.arn().map(str::to_string))
+        .build();
+    let list = listing(vec![failed]);
+    let c = mocks::clients(&[&list, &tags], &[]);
+    let err = ensure(&c, &mut Journal::new(false), STACK, ACCOUNT, &spec())
+        .await
+        .unwrap_err()
+        .to_string();
+    assert!(
+        err.contains("is CREATE_FAILED: run pglink teardown, then bootstrap again"),
+        "{err}"
+    );
 }

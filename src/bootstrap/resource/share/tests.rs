@@ -96,6 +96,7 @@ fn create_rule() -> Rule {
                 && r.resource_arns() == [configuration().arn]
                 && r.principals() == [CLICKHOUSE]
                 && r.allow_external_principals() == Some(true)
+                && r.client_token().is_some_and(|t| t.starts_with("pglink-"))
                 && tags.contains(&(Some("pglink:managed-by"), Some("pglink")))
                 && tags.contains(&(Some("pglink:name"), Some(STACK)))
         })
@@ -263,6 +264,37 @@ async fn a_share_of_that_name_without_our_tags_is_refused() {
     .await
     .unwrap_err();
     assert!(err.to_string().contains("NotOwned"), "{err}");
+    assert_eq!(create.num_calls(), 0);
+}
+
+#[tokio::test]
+async fn two_live_shares_of_the_name_are_refused_not_guessed_between() {
+    let mut other = share(ResourceShareStatus::Active, true, true);
+    other = ResourceShare::builder()
+        .resource_share_arn(format!("{SHARE_ARN}-2"))
+        .name(NAME)
+        .status(ResourceShareStatus::Active)
+        .set_tags(Some(other.tags().to_vec()))
+        .build();
+    let (list, create) = (
+        shares(vec![share(ResourceShareStatus::Active, true, true), other]),
+        create_rule(),
+    );
+    let c = mocks::clients(&[], &[&list, &create]);
+    let err = ensure(
+        &c,
+        &mut Journal::new(false),
+        STACK,
+        &spec(&[CLICKHOUSE]),
+        Some(&configuration()),
+    )
+    .await
+    .unwrap_err()
+    .to_string();
+    assert!(
+        err.contains("2 resource shares are named pglink-analytics"),
+        "{err}"
+    );
     assert_eq!(create.num_calls(), 0);
 }
 
