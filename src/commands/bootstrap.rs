@@ -116,11 +116,7 @@ pub fn bootstrap(
             return match result {
                 Ok(outcome) => {
                     print_resource_outcome(&outcome, &settings, &journal, json);
-                    if detailed && journal.changes() > 0 {
-                        Exit::ChangesPending
-                    } else {
-                        Exit::Ok
-                    }
+                    done(detailed, &journal)
                 }
                 Err(e) => failed(e, &journal),
             };
@@ -132,15 +128,20 @@ pub fn bootstrap(
         match bootstrap::bootstrap(&c, &region, &settings, &resolver, &mut journal).await {
             Ok(outcome) => {
                 print_outcome(&outcome, &settings, &journal, json);
-                if detailed && journal.changes() > 0 {
-                    Exit::ChangesPending
-                } else {
-                    Exit::Ok
-                }
+                done(detailed, &journal)
             }
             Err(e) => failed(e, &journal),
         }
     })
+}
+
+/// With `--detailed-exitcode`, 3 when changes are pending (a dry run's plan).
+fn done(detailed: bool, journal: &Journal) -> Exit {
+    if detailed && journal.changes() > 0 {
+        Exit::ChangesPending
+    } else {
+        Exit::Ok
+    }
 }
 
 /// Bad input exits 2 with nothing changed; AWS's refusal exits 1 saying what exists.

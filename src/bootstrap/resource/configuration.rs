@@ -9,6 +9,7 @@
 
 use std::net::IpAddr;
 
+use aws_sdk_vpclattice::operation::get_resource_configuration::GetResourceConfigurationOutput;
 use aws_sdk_vpclattice::types::{
     ArnResource, DnsResource, IpResource, ProtocolType, ResourceConfigurationDefinition,
     ResourceConfigurationIpAddressType, ResourceConfigurationStatus, ResourceConfigurationSummary,
@@ -274,14 +275,7 @@ async fn repair(
     gateway: Option<&Gateway>,
     configuration: &Configuration,
 ) -> Result<(), AwsError> {
-    let found = c
-        .lattice
-        .get_resource_configuration()
-        .resource_configuration_identifier(&configuration.id)
-        .send()
-        .boxed()
-        .await
-        .pipe_observe(c, "GetResourceConfiguration", &configuration.id)?;
+    let found = get(c, &configuration.id).await?;
     let verdict = needs(
         found.r#type(),
         found.resource_configuration_definition(),
@@ -323,16 +317,19 @@ async fn repair(
     }
 }
 
+async fn get(c: &ResourceClients, id: &str) -> Result<GetResourceConfigurationOutput, AwsError> {
+    c.lattice
+        .get_resource_configuration()
+        .resource_configuration_identifier(id)
+        .send()
+        .boxed()
+        .await
+        .pipe_observe(c, "GetResourceConfiguration", id)
+}
+
 async fn wait_active(c: &ResourceClients, id: &str, what: &str) -> Result<(), AwsError> {
     wait::until("GetResourceConfiguration", what, || async {
-        let out = c
-            .lattice
-            .get_resource_configuration()
-            .resource_configuration_identifier(id)
-            .send()
-            .boxed()
-            .await
-            .pipe_observe(c, "GetResourceConfiguration", id)?;
+        let out = get(c, id).await?;
         Ok(match out.status() {
             Some(ResourceConfigurationStatus::Active) => Look::Done(()),
             Some(
@@ -359,15 +356,7 @@ pub async fn delete(c: &ResourceClients, id: &str, what: &str) -> Result<(), Aws
         .await
         .pipe_observe(c, "DeleteResourceConfiguration", id)?;
     wait::until("GetResourceConfiguration", what, || async {
-        let out = c
-            .lattice
-            .get_resource_configuration()
-            .resource_configuration_identifier(id)
-            .send()
-            .boxed()
-            .await
-            .pipe_observe(c, "GetResourceConfiguration", id);
-        Ok(match out {
+        Ok(match get(c, id).await {
             Err(e) if e.is_not_found() => Look::Done(()),
             Err(e) => return Err(e),
             Ok(o) => match o.status() {

@@ -257,18 +257,23 @@ async fn repair(
     Ok(fixed)
 }
 
+/// The gateway's status, as GetResourceGateway reports it.
+async fn status(c: &ResourceClients, id: &str) -> Result<Option<ResourceGatewayStatus>, AwsError> {
+    let out = c
+        .lattice
+        .get_resource_gateway()
+        .resource_gateway_identifier(id)
+        .send()
+        .boxed()
+        .await
+        .pipe_observe(c, "GetResourceGateway", id)?;
+    Ok(out.status().cloned())
+}
+
 /// Polls until the gateway is ACTIVE; a failed create or update is an error.
 async fn wait_active(c: &ResourceClients, id: &str, what: &str) -> Result<(), AwsError> {
     wait::until("GetResourceGateway", what, || async {
-        let out = c
-            .lattice
-            .get_resource_gateway()
-            .resource_gateway_identifier(id)
-            .send()
-            .boxed()
-            .await
-            .pipe_observe(c, "GetResourceGateway", id)?;
-        Ok(match out.status() {
+        Ok(match status(c, id).await?.as_ref() {
             Some(ResourceGatewayStatus::Active) => Look::Done(()),
             Some(
                 s @ (ResourceGatewayStatus::CreateFailed | ResourceGatewayStatus::UpdateFailed),
@@ -290,18 +295,10 @@ pub async fn delete(c: &ResourceClients, id: &str, what: &str) -> Result<(), Aws
         .await
         .pipe_observe(c, "DeleteResourceGateway", id)?;
     wait::until("GetResourceGateway", what, || async {
-        let out = c
-            .lattice
-            .get_resource_gateway()
-            .resource_gateway_identifier(id)
-            .send()
-            .boxed()
-            .await
-            .pipe_observe(c, "GetResourceGateway", id);
-        Ok(match out {
+        Ok(match status(c, id).await {
             Err(e) if e.is_not_found() => Look::Done(()),
             Err(e) => return Err(e),
-            Ok(o) => match o.status() {
+            Ok(s) => match s.as_ref() {
                 Some(ResourceGatewayStatus::DeleteFailed) => {
                     Look::Failed("AWS reports DELETE_FAILED".into())
                 }
