@@ -62,19 +62,6 @@ pub struct RegionClients {
 }
 
 impl RegionClients {
-    /// Classifies a call's result and counts it (and its error kind) by operation.
-    pub fn observe<T, E>(
-        &self,
-        op: &'static str,
-        what: &str,
-        result: Result<T, SdkError<E, HttpResponse>>,
-    ) -> Result<T, AwsError>
-    where
-        E: ProvideErrorMetadata + std::error::Error + 'static,
-    {
-        observe_into(&self.metrics, op, what, result)
-    }
-
     pub fn new(sdk: &SdkConfig, region: &str, metrics: Metrics) -> Self {
         let region = Region::new(region.to_string());
         let timer = CallTimer(metrics.clone());

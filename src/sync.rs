@@ -124,21 +124,16 @@ pub struct Budgets {
 
 impl Budgets {
     pub fn new(dns_per_second: f64, describe_per_second: f64) -> Self {
-        Self::sharing_dns(Self::dns(dns_per_second), describe_per_second)
+        Self {
+            dns: Self::dns(dns_per_second),
+            describe: Self::describe(describe_per_second),
+            rds: Self::rds(),
+        }
     }
 
     /// The daemon's one DNS budget, shared by every account's [`Budgets`].
     pub fn dns(per_second: f64) -> Arc<Budget> {
         Arc::new(Budget::new(per_second, per_second))
-    }
-
-    /// A Describe budget of its own (another account or region) and the daemon's DNS budget.
-    pub fn sharing_dns(dns: Arc<Budget>, describe_per_second: f64) -> Self {
-        Self {
-            dns,
-            describe: Self::describe(describe_per_second),
-            rds: Self::rds(),
-        }
     }
 
     /// One account and region's ELBv2 Describe budget, with its urgent reserve.

@@ -46,10 +46,6 @@ impl Front {
     }
 }
 
-pub fn nlb_group_name(name: &str) -> String {
-    Front::Nlb.group_name(name)
-}
-
 fn owned_filters(name: &str) -> Vec<Filter> {
     vec![
         Filter::builder()
@@ -61,15 +57,6 @@ fn owned_filters(name: &str) -> Vec<Filter> {
             .values(name)
             .build(),
     ]
-}
-
-/// Finds the NLB's group by tags (in the VPC, when given).
-pub async fn find_nlb_group(
-    c: &RegionClients,
-    name: &str,
-    vpc_id: Option<&str>,
-) -> Result<Option<String>, AwsError> {
-    find_group(c, name, Front::Nlb, vpc_id).await
 }
 
 /// Finds the group of `front` by tags and name (in the VPC, when given).

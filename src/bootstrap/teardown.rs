@@ -44,19 +44,14 @@ pub async fn teardown(
                     )
                 })
                 .collect();
-            let message = format!(
-                "the endpoint service {id} has {} live connection(s): {}; deleting it cuts them off: run again with --reject-connections to reject them first",
-                live.len(),
-                list.join(", ")
-            );
-            if !journal.dry_run {
-                return Err(AwsError::Rejected {
-                    op: "teardown",
-                    code: "LiveConnections".into(),
-                    message,
-                });
-            }
-            tracing::warn!("{message}");
+            stop_for_consumers(
+                journal,
+                format!(
+                    "the endpoint service {id} has {} live connection(s): {}; deleting it cuts them off: run again with --reject-connections to reject them first",
+                    live.len(),
+                    list.join(", ")
+                ),
+            )?;
         }
         for (conn, state) in &live {
             journal.record(
@@ -65,11 +60,7 @@ pub async fn teardown(
                 format!(
                     "reject: from account {}, {state}{}",
                     conn.owner,
-                    if reject_connections {
-                        ""
-                    } else {
-                        " (needs --reject-connections)"
-                    }
+                    needs_flag(reject_connections)
                 ),
             );
         }
@@ -166,6 +157,28 @@ pub async fn teardown(
         );
     }
     Ok(())
+}
+
+/// Live consumers stop a teardown before anything is deleted; a dry run only warns.
+pub(crate) fn stop_for_consumers(journal: &Journal, message: String) -> Result<(), AwsError> {
+    if !journal.dry_run {
+        return Err(AwsError::Rejected {
+            op: "teardown",
+            code: "LiveConnections".into(),
+            message,
+        });
+    }
+    tracing::warn!("{message}");
+    Ok(())
+}
+
+/// What a consumer's line in the plan says when it would stay without the flag.
+pub(crate) fn needs_flag(reject_connections: bool) -> &'static str {
+    if reject_connections {
+        ""
+    } else {
+        " (needs --reject-connections)"
+    }
 }
 
 /// Revokes every rule pglink added under `name` (on the database's groups), then deletes

@@ -165,24 +165,15 @@ fn print_resource_outcome(
     let consumer = resource::stack::consumer_info(o);
     let follows = follows_itself(s);
     if as_json {
-        let plan: Vec<_> = journal
-            .entries
-            .iter()
-            .map(|e| json!({ "action": e.mark.as_str(), "resource": e.resource, "detail": e.detail }))
-            .collect();
-        let doc = json!({ "schema_version": SCHEMA_VERSION, "mode": "resource", "stack": o, "plan": plan, "consumer_request": consumer, "daemon_needed": !follows });
+        let doc = json!({ "schema_version": SCHEMA_VERSION, "mode": "resource", "stack": o, "plan": plan_json(journal), "consumer_request": consumer, "daemon_needed": !follows });
         println!("{}", serde_json::to_string_pretty(&doc).unwrap_or_default());
         return;
     }
-    let mode = if o.dry_run {
-        " (dry run: nothing changed)"
-    } else {
-        ""
-    };
     println!(
-        "pglink bootstrap {} in {} (resource mode){mode}\n{}",
+        "pglink bootstrap {} in {} (resource mode){}\n{}",
         o.name,
         o.region,
+        dry_run_note(o.dry_run),
         journal.render()
     );
     for w in &o.warnings {
@@ -196,6 +187,23 @@ fn print_resource_outcome(
     }
     if follows {
         println!("No [[targets]] snippet: the resource configuration follows the database itself through failovers; pglink run is not needed for it.");
+    }
+}
+
+/// The plan in `--output json`: one record per journal line.
+fn plan_json(journal: &Journal) -> Vec<serde_json::Value> {
+    journal
+        .entries
+        .iter()
+        .map(|e| json!({ "action": e.mark.as_str(), "resource": e.resource, "detail": e.detail }))
+        .collect()
+}
+
+fn dry_run_note(dry_run: bool) -> &'static str {
+    if dry_run {
+        " (dry run: nothing changed)"
+    } else {
+        ""
     }
 }
 
@@ -214,24 +222,15 @@ fn print_outcome(o: &Outcome, s: &BootstrapSettings, journal: &Journal, as_json:
         .as_deref()
         .and_then(|arn| request::targets_snippet(s, arn));
     if as_json {
-        let plan: Vec<_> = journal
-            .entries
-            .iter()
-            .map(|e| json!({ "action": e.mark.as_str(), "resource": e.resource, "detail": e.detail }))
-            .collect();
-        let doc = json!({ "schema_version": SCHEMA_VERSION, "stack": o, "plan": plan, "support_request": request, "targets_snippet": snippet });
+        let doc = json!({ "schema_version": SCHEMA_VERSION, "stack": o, "plan": plan_json(journal), "support_request": request, "targets_snippet": snippet });
         println!("{}", serde_json::to_string_pretty(&doc).unwrap_or_default());
         return;
     }
-    let mode = if o.dry_run {
-        " (dry run: nothing changed)"
-    } else {
-        ""
-    };
     println!(
-        "pglink bootstrap {} in {}{mode}\n{}",
+        "pglink bootstrap {} in {}{}\n{}",
         o.name,
         o.region,
+        dry_run_note(o.dry_run),
         journal.render()
     );
     if !o.skipped_subnet_ids.is_empty() {

@@ -15,8 +15,9 @@ use crate::bootstrap::{load_balancer, target_group};
 use crate::config::{BootstrapSettings, Config, DatabaseKind, StackMode};
 use crate::ownership::{MANAGED_BY_KEY, MANAGED_BY_VALUE, NAME_KEY};
 
-/// Read calls: no resource-level permissions for most, and descriptions only.
-const READS: &[&str] = &[
+/// What placing a stack reads in either mode (`bootstrap::network`, `security_group`): the
+/// database, its network and security groups.
+pub(super) const NETWORK_READS: &[&str] = &[
     "rds:DescribeDBInstances",
     "rds:DescribeDBClusters",
     "rds:DescribeDBSubnetGroups",
@@ -24,6 +25,11 @@ const READS: &[&str] = &[
     "ec2:DescribeSubnets",
     "ec2:DescribeSecurityGroups",
     "ec2:DescribeSecurityGroupRules",
+];
+
+/// Endpoint-service mode's other reads: no resource-level permissions for most, and
+/// descriptions only.
+const READS: &[&str] = &[
     "ec2:DescribeInstances",
     "ec2:DescribeVpcEndpointServiceConfigurations",
     "ec2:DescribeVpcEndpointServicePermissions",
@@ -81,7 +87,11 @@ pub fn policy(config: &Config, account: Option<&str>) -> Result<Policy, (String,
     ));
 
     let mut statements = vec![
-        Statement::new("ReadDatabasesAndTheirNetwork", READS, vec!["*".into()]),
+        Statement::new(
+            "ReadDatabasesAndTheirNetwork",
+            &[NETWORK_READS, READS].concat(),
+            vec!["*".into()],
+        ),
         // CreateSecurityGroup is authorized on the new group (tagged as this stack's) and on
         // its VPC (no tag condition: the VPC is not pglink's, and the reference lists the
         // request tags for the group only).
@@ -660,10 +670,10 @@ mod foreign {
                     "ec2:CreateVpcEndpointServiceConfiguration",
                     "ec2:CreateTags",
                 ];
-                for action in actions(&doc)
-                    .iter()
-                    .filter(|a| !READS.contains(&a.as_str()) && !new_only.contains(&a.as_str()))
-                {
+                for action in actions(&doc).iter().filter(|a| {
+                    let read = NETWORK_READS.contains(&a.as_str()) || READS.contains(&a.as_str());
+                    !read && !new_only.contains(&a.as_str())
+                }) {
                     for resource in foreign {
                         let mut request = worst_case(action, resource);
                         if action == "ec2:CreateSecurityGroup" {

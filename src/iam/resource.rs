@@ -10,20 +10,14 @@
 //! https://docs.aws.amazon.com/service-authorization/latest/reference/list_awsresourceaccessmanagerram.html
 //! https://docs.aws.amazon.com/vpc-lattice/latest/ug/additional-api-permissions.html
 
-use super::bootstrap::ingress;
+use super::bootstrap::{ingress, NETWORK_READS};
 use super::{Policy, Scope, Statement};
 use crate::config::BootstrapSettings;
 use crate::ownership::{MANAGED_BY_KEY, MANAGED_BY_VALUE, NAME_KEY};
 
-/// Reads: descriptions and lists only, none with resource-level permissions.
+/// Reads beside the network's (`NETWORK_READS`): descriptions and lists only, none with
+/// resource-level permissions.
 const READS: &[&str] = &[
-    "rds:DescribeDBInstances",
-    "rds:DescribeDBClusters",
-    "rds:DescribeDBSubnetGroups",
-    "ec2:DescribeVpcs",
-    "ec2:DescribeSubnets",
-    "ec2:DescribeSecurityGroups",
-    "ec2:DescribeSecurityGroupRules",
     "ec2:DescribeNetworkInterfaces",
     "vpc-lattice:ListResourceGateways",
     "vpc-lattice:ListResourceConfigurations",
@@ -61,7 +55,7 @@ pub fn policy(settings: &BootstrapSettings, scope: &Scope) -> Result<Policy, (St
     let mut statements = vec![
         Statement::new(
             "ReadDatabasesNetworksGatewaysAndShares",
-            READS,
+            &[NETWORK_READS, READS].concat(),
             vec!["*".into()],
         ),
         created_ours(Statement::new(

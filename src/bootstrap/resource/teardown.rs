@@ -10,7 +10,9 @@ use super::{configuration, gateway, share, ResourceClients};
 use crate::aws::{Boxed, Observe, RegionClients};
 use crate::bootstrap::journal::{Journal, Mark};
 use crate::bootstrap::security_group::Front;
-use crate::bootstrap::teardown::{remove_rules_and_group, retry_while_in_use};
+use crate::bootstrap::teardown::{
+    needs_flag, remove_rules_and_group, retry_while_in_use, stop_for_consumers,
+};
 use crate::error::AwsError;
 
 /// A gateway is refused (ConflictException) while a configuration still uses it, and a
@@ -44,19 +46,14 @@ pub async fn teardown(
                     .map(|n| format!("service network {}", n.service_network)),
             )
             .collect();
-        let message = format!(
-            "resource configuration {name} has {} consumer association(s): {}; deleting it cuts them off: run again with --reject-connections to remove them first",
-            list.len(),
-            list.join(", ")
-        );
-        if !journal.dry_run {
-            return Err(AwsError::Rejected {
-                op: "teardown",
-                code: "LiveConnections".into(),
-                message,
-            });
-        }
-        tracing::warn!("{message}");
+        stop_for_consumers(
+            journal,
+            format!(
+                "resource configuration {name} has {} consumer association(s): {}; deleting it cuts them off: run again with --reject-connections to remove them first",
+                list.len(),
+                list.join(", ")
+            ),
+        )?;
     }
     if let Some(found) = share::find(r, stack, &name).await? {
         let arn = found.resource_share_arn().unwrap_or_default().to_string();
@@ -74,11 +71,7 @@ pub async fn teardown(
                 "{} from account {}{}",
                 e.vpc_endpoint_id,
                 e.owner,
-                if reject_connections {
-                    ""
-                } else {
-                    " (needs --reject-connections)"
-                }
+                needs_flag(reject_connections)
             ),
         );
         if !journal.dry_run {
@@ -96,15 +89,7 @@ pub async fn teardown(
         journal.record(
             Mark::Delete,
             format!("service network association {}", n.association_id),
-            format!(
-                "{}{}",
-                n.service_network,
-                if reject_connections {
-                    ""
-                } else {
-                    " (needs --reject-connections)"
-                }
-            ),
+            format!("{}{}", n.service_network, needs_flag(reject_connections)),
         );
         if !journal.dry_run {
             r.lattice
